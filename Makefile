@@ -1,0 +1,28 @@
+# SENSE: `make demo` and `make test` do all set-up on a fresh machine.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sense-setup
+DATA   ?= $(or $(SENSE_DATA_DIR),../shared/data)
+DEMO_TRACK   ?= $(DATA)/music/Kevin_MacLeod_-_Vibe_Ace.hq.ogg
+DEMO_REQUEST ?= make this sound like it's on my AirPods, less harsh
+
+.PHONY: setup demo test bench clean-out
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup.sh agent/models.py
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	mkdir -p out
+	$(VENV)/bin/sense run "$(DEMO_TRACK)" --request "$(DEMO_REQUEST)" --output out/demo.wav
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m eval.bench
+
+clean-out:
+	rm -rf out

@@ -1,0 +1,241 @@
+"""The ``sense`` command line (typer).
+
+``sense run INPUT --request TEXT`` processes one file; ``sense chat`` holds a conversation;
+``sense devices search|list|own`` looks up and registers devices; ``sense feedback up|down``
+rates the last result. Errors print one line (no traceback) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="SENSE: plain-language requests in, processed audio and reasoning out.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+devices_app = typer.Typer(help="Look up devices in the frequency-response store; register the ones you own.",
+                          no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose preferences and devices to use.")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Planner model name (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b) or a .gguf path.")]
+UrlOpt = Annotated[Optional[str], typer.Option("--llm-url", help="Use an OpenAI-compatible server at this base URL instead of the local model.")]
+NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Skip the LLM; parse requests with the rule-based parser.")]
+
+
+@contextmanager
+def _one_line_errors():
+    """Turn the errors a user can cause or fix into one line on stderr and exit code 1."""
+    from agent.llm import LLMError
+    from agent.models import ModelMissingError
+    from knowledge.config import DataMissingError
+    from tools.audio_io import AudioError
+
+    try:
+        yield
+    except (AudioError, DataMissingError, ModelMissingError, LLMError, FileExistsError, PermissionError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130)
+
+
+def _runtime(model, llm_url, no_llm):
+    from agent.runtime import Runtime
+
+    with err.status("Loading knowledge and the planner model…"):
+        return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm)
+
+
+def _turn(graph, thread: str, request: str, input_path, user: str, output=None, listening=None) -> dict:
+    from agent.graph import turn_input
+
+    config = {"configurable": {"thread_id": thread}}
+    with err.status("Understanding the request…") as status:
+        for update in graph.stream(turn_input(request, input_path, user=user, output_path=output,
+                                              listening_device=listening), config, stream_mode="updates"):
+            node = next(iter(update))
+            status.update({"understand": "Retrieving devices and preferences…", "retrieve": "Planning…",
+                           "plan": "Processing the audio…", "act": "Measuring the result…",
+                           "check": "Writing the result…"}.get(node, "Finishing…"))
+    return graph.get_state(config).values
+
+
+def _print_result(state: dict) -> None:
+    if state.get("status") == "processed":
+        console.print(state["reply"])
+        for kind, path in state["outputs"].items():
+            console.print(f"  {kind:6s} {path}")
+        console.print(f"  (took {sum(state['timings_s'].values()):.1f} s; rate it with `sense feedback up|down`)")
+    else:
+        console.print(state.get("reply") or "")
+
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="Audio file (wav, flac, ogg, mp3 …). It is never modified.")],
+    request: Annotated[str, typer.Option("--request", "-r", help="What to do, in plain words.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output audio path (default: INPUT-sense.wav next to the input; a free name is picked if taken). OUT.json and OUT.png go beside it.")] = None,
+    user: UserOpt = "default",
+    listening_device: Annotated[Optional[str], typer.Option("--listening-device", help="The device you listen on (the transfer then uses target − listening device).")] = None,
+    model: ModelOpt = None,
+    llm_url: UrlOpt = None,
+    no_llm: NoLLMOpt = False,
+) -> None:
+    """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot)."""
+    from agent.graph import build_graph
+    from tools.audio_io import load_audio
+
+    with _one_line_errors():
+        load_audio(input)  # fail fast, before loading any model
+        graph = build_graph(_runtime(model, llm_url, no_llm))
+        state = _turn(graph, uuid.uuid4().hex, request, input, user, output, listening_device)
+    _print_result(state)
+
+
+@app.command()
+def chat(
+    input: Annotated[Optional[Path], typer.Argument(help="Audio file to work on (or type `/audio PATH` later).")] = None,
+    user: UserOpt = "default",
+    listening_device: Annotated[Optional[str], typer.Option("--listening-device")] = None,
+    model: ModelOpt = None,
+    llm_url: UrlOpt = None,
+    no_llm: NoLLMOpt = False,
+) -> None:
+    """A conversation: "make it sound like my AirPods", "a bit more", "undo", "now brighter".
+
+    Commands: `/audio PATH` switches the file, `/good` and `/bad` rate the last result, `/quit` ends.
+    """
+    from agent.graph import build_graph
+    from tools.audio_io import load_audio
+
+    with _one_line_errors():
+        if input is not None:
+            load_audio(input)
+        rt = _runtime(model, llm_url, no_llm)
+        graph = build_graph(rt)
+    thread = uuid.uuid4().hex
+    console.print("SENSE chat. Type a request; /audio PATH, /good, /bad, /quit.")
+    while True:
+        try:
+            line = console.input("[bold]you>[/bold] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not line:
+            continue
+        if line in ("/quit", "/exit"):
+            break
+        if line.startswith("/audio "):
+            candidate = Path(line.split(" ", 1)[1].strip()).expanduser()
+            with _one_line_errors():
+                load_audio(candidate)
+                input = candidate
+                console.print(f"now working on {input}")
+            continue
+        if line in ("/good", "/bad"):
+            _rate(rt.prefs, user, 1 if line == "/good" else -1, None)
+            continue
+        try:
+            with _one_line_errors():
+                state = _turn(graph, thread, line, input, user, None, listening_device)
+            _print_result(state)
+        except typer.Exit:
+            continue
+
+
+def _rate(prefs, user: str, rating: int, record: int | None) -> None:
+    target = prefs.get(user, record) if record is not None else prefs.last(user)
+    if target is None:
+        err.print("error: no result to rate yet")
+        raise typer.Exit(1)
+    prefs.rate(user, target.id, rating)
+    console.print(f"rated #{target.id} \"{target.request}\" {'👍' if rating > 0 else '👎'}"
+                  + ("; similar requests will start from it" if rating > 0 else ""))
+
+
+@app.command()
+def feedback(
+    rating: Annotated[str, typer.Argument(help="up (liked it) or down.")],
+    user: UserOpt = "default",
+    record: Annotated[Optional[int], typer.Option("--record", help="Record id from a trace (default: your last result).")] = None,
+) -> None:
+    """Rate your last result (or --record ID). Liked amounts become your starting point next time."""
+    from knowledge.preferences import PreferenceStore
+
+    if rating not in ("up", "down"):
+        err.print("error: rating must be `up` or `down`")
+        raise typer.Exit(2)
+    try:
+        _rate(PreferenceStore(), user, 1 if rating == "up" else -1, record)
+    except KeyError as exc:
+        err.print(f"error: {exc.args[0] if exc.args else exc}")
+        raise typer.Exit(1)
+
+
+@devices_app.command("search")
+def devices_search(
+    text: Annotated[str, typer.Argument(help="A device name as you would say it, e.g. 'airpods pro 2'.")],
+    k: Annotated[int, typer.Option("--k", help="How many candidates.")] = 5,
+    user: UserOpt = "default",
+) -> None:
+    """Ranked candidates with scores, and how the name resolves."""
+    from rich.table import Table
+
+    from knowledge.devices import DeviceIndex
+    from knowledge.fr_store import FRStore
+    from knowledge.preferences import PreferenceStore
+
+    with _one_line_errors():
+        store = FRStore.load()
+        index = DeviceIndex.build(store)
+        table = Table("rank", "device", "type", "score", "measurements")
+        for i, c in enumerate(index.search(text, k=k), 1):
+            table.add_row(str(i), c.name, c.type, f"{c.score:.3f}", ", ".join(c.sources))
+        console.print(table)
+        res = index.resolve(text, owned=PreferenceStore().owned_devices(user))
+        console.print(f"→ {res.status}: {res.device or res.question}")
+
+
+@devices_app.command("list")
+def devices_list() -> None:
+    """Every device and target in the store."""
+    from knowledge.fr_store import FRStore
+
+    with _one_line_errors():
+        store = FRStore.load()
+        for name in store.devices():
+            console.print(f"{name}  [dim]{store.device_type(name)}; "
+                          f"{', '.join(c.source for c in store.measurements(name))}[/dim]")
+        for target in store.targets():
+            console.print(f"{target.device}  [dim]target[/dim]")
+
+
+@devices_app.command("own")
+def devices_own(
+    name: Annotated[str, typer.Argument(help="The device you own, e.g. 'AirPods Pro 2'.")],
+    user: UserOpt = "default",
+) -> None:
+    """Register a device you own, so "my …" means it."""
+    from knowledge.devices import DeviceIndex
+    from knowledge.fr_store import FRStore
+    from knowledge.preferences import PreferenceStore
+
+    with _one_line_errors():
+        res = DeviceIndex.build(FRStore.load()).resolve(name)
+        if res.status != "resolved":
+            err.print(f"error: {res.question}")
+            raise typer.Exit(1)
+        PreferenceStore().own_device(user, res.device)
+        console.print(f"{user} owns {res.device}; \"my {name}\" now means it.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,138 @@
+"""Plan: turn an intent and what was retrieved into settings and concrete tool calls.
+
+Deterministic. Amounts come from the person's own rated history when there is a similar
+request, else from the word→EQ population prior; the LLM never picks a number.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agent.runtime import Runtime
+from agent.schemas import Adjustment, Intent, ToolCall
+from knowledge.descriptors import AUDEALIZE_FREQS_HZ, AUDEALIZE_Q
+from tools.eq import MAX_GAIN_DB, Filter
+
+AMOUNT_FACTORS: dict[str | None, float] = {None: 1.0, "normal": 1.0, "a little": 0.5, "a lot": 2.0}
+FOLLOW_UP_FACTORS = {"more": 1.5, "less": 0.6}
+#: Audealize gains are 5 dB × amount × curve: amount 2.4 reaches the ±12 dB hearing-safety cap.
+MAX_AMOUNT = MAX_GAIN_DB / 5.0
+TRANSFER_SMOOTHING_OCTAVES = 1 / 6
+TRANSFER_MAX_BOOST_DB = 6.0
+CEILING_DBTP = -1.0
+
+
+def adjustment_settings(rt: Runtime, user: str, request: str, adjustments: list[Adjustment]) -> list[dict[str, Any]]:
+    """Resolve each adjustment's word against the prior and pick its amount.
+
+    Args:
+        rt: loaded runtime.
+        user: whose history to consult.
+        request: the request text (similar past requests are preferred).
+        adjustments: from the intent.
+    Returns:
+        One dict per adjustment: ``descriptor`` (word in the prior), ``asked`` (the person's word),
+        ``match_score``, ``direction``, ``amount`` (0 … 2.4, Audealize scale: 1 = curve spanning ±5 dB),
+        ``amount_source`` (plain words), ``record_id`` (history record used, or None).
+    """
+    settings = []
+    for adj in adjustments:
+        match = rt.prior.lookup(adj.descriptor)
+        history = rt.prefs.history_amount(user, match.word, adj.direction, request)
+        if history is not None:
+            base, record = history
+            source = f"your earlier rated request \"{record.request}\" (amount {base:.2f})"
+            record_id = record.id
+        else:
+            base = rt.prior.default_amount(match)
+            source = (f"population prior: Audealize word \"{match.word}\" ({match.num} contributors, "
+                      f"agreement {match.agreement:.2f})")
+            record_id = None
+        factor = AMOUNT_FACTORS[adj.amount]
+        if factor != 1.0:
+            source += f", × {factor:g} for \"{adj.amount}\""
+        settings.append({
+            "descriptor": match.word,
+            "asked": adj.descriptor,
+            "match_score": round(float(match.score), 3),
+            "direction": adj.direction,
+            "amount": float(np.clip(base * factor, 0.0, MAX_AMOUNT)),
+            "amount_source": source,
+            "record_id": record_id,
+        })
+    return settings
+
+
+def merge_settings(previous: dict | None, intent: Intent, target: dict | None, listening: dict | None,
+                   adjustments: list[dict]) -> dict:
+    """New settings = previous ones updated by this request (a new device or word replaces the old).
+
+    Args:
+        previous: the conversation's current settings, or None.
+        intent: this turn's intent.
+        target: resolved target device ``{name, type, sources, via, alternatives}`` or None.
+        listening: resolved listening device or None.
+        adjustments: from :func:`adjustment_settings`.
+    """
+    settings = {"target": None, "listening": None, "adjustments": []} if previous is None else {
+        "target": previous["target"], "listening": previous["listening"], "adjustments": list(previous["adjustments"])}
+    if target is not None:
+        settings["target"] = target
+    if listening is not None:
+        settings["listening"] = listening
+    for adj in adjustments:
+        settings["adjustments"] = [a for a in settings["adjustments"] if a["descriptor"] != adj["descriptor"]] + [adj]
+    return settings
+
+
+def scale_settings(settings: dict, follow_up: str) -> dict:
+    """"more" / "less" follow-up: scale every adjustment's amount (capped at :data:`MAX_AMOUNT`)."""
+    factor = FOLLOW_UP_FACTORS[follow_up]
+    adjustments = [
+        {**a, "amount": float(np.clip(a["amount"] * factor, 0.0, MAX_AMOUNT)),
+         "amount_source": f"{a['amount_source']}, then × {factor:g} (\"{follow_up}\")"}
+        for a in settings["adjustments"]
+    ]
+    return {**settings, "adjustments": adjustments}
+
+
+def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: float) -> list[Filter]:
+    """The Audealize 40-band peaking EQ for a word: gain_i = 5 · (±amount) · curve_i dB, Q 4.31.
+
+    Source: Seetharaman & Pardo, "Audealize" (2016); applied as in audealize_api's equalizer.
+    """
+    match = rt.prior.lookup(descriptor)
+    gains = rt.prior.gains_db(match, amount if direction == "more" else -amount)
+    return [Filter(type="peaking", frequency_hz=float(f), gain_db=float(g), q=AUDEALIZE_Q)
+            for f, g in zip(AUDEALIZE_FREQS_HZ, gains) if abs(g) >= 0.05]
+
+
+def build_plan(rt: Runtime, settings: dict) -> list[ToolCall]:
+    """Concrete tool calls for the settings: device transfer, one EQ per word, then loudness/limiter."""
+    calls: list[ToolCall] = []
+    target, listening = settings["target"], settings["listening"]
+    if target is not None:
+        if listening is not None:
+            reference = {"name": listening["name"], "kind": "device"}
+        else:
+            reference = {"name": rt.store.target_for(target["name"]).device, "kind": "target"}
+        calls.append(ToolCall(tool="device_transfer", args={
+            "method": "dsp",
+            "target": target["name"],
+            "reference": reference["name"],
+            "reference_kind": reference["kind"],
+            "smoothing_octaves": round(TRANSFER_SMOOTHING_OCTAVES, 4),
+            "max_boost_db": TRANSFER_MAX_BOOST_DB,
+        }))
+    for adj in settings["adjustments"]:
+        filters = descriptor_filters(rt, adj["descriptor"], adj["direction"], adj["amount"])
+        calls.append(ToolCall(tool="equalize", args={
+            "descriptor": adj["descriptor"],
+            "direction": adj["direction"],
+            "amount": round(adj["amount"], 3),
+            "filters": [f.model_dump() for f in filters],
+        }))
+    calls.append(ToolCall(tool="finalize", args={"loudness": "match input", "ceiling_dbtp": CEILING_DBTP}))
+    return calls

@@ -1,0 +1,72 @@
+"""The planner LLM's instructions and worked examples (few-shot chat turns)."""
+
+from __future__ import annotations
+
+import json
+
+SYSTEM = (
+    "You read requests to an audio assistant and extract their meaning as JSON. "
+    "action: 'process' when the person wants the audio changed (a device sound and/or tone), "
+    "'follow_up' when they react to the last result (more, less, too much, undo, reset, start over), "
+    "'off_topic' when it is not about the sound of the audio. "
+    "target_device: the headphone/earbud/speaker they want it to sound like, copied as they wrote it, else null. "
+    "listening_device: the device they say they listen on, else null. "
+    "adjustments: each tone change as a single sound word (harsh, warm, bright, bass, muddy, boomy, airy, ...) "
+    "with direction more or less; 'warmer' means warm/more, 'too bright' means bright/less, "
+    "'cut the bass' means bass/less. amount only when they say how much ('a little', 'a lot'), else null. "
+    "Never invent a device or a word the person did not say."
+)
+
+EXAMPLES: list[tuple[str, dict]] = [
+    (
+        "make this sound like it's on my Pixel Buds, less shrill",
+        {"action": "process", "target_device": "Pixel Buds", "listening_device": None,
+         "adjustments": [{"descriptor": "shrill", "direction": "less", "amount": None}], "follow_up": "none"},
+    ),
+    (
+        "warmer please, and a lot more bass",
+        {"action": "process", "target_device": None, "listening_device": None,
+         "adjustments": [{"descriptor": "warm", "direction": "more", "amount": None},
+                         {"descriptor": "bass", "direction": "more", "amount": "a lot"}], "follow_up": "none"},
+    ),
+    (
+        "how would this sound on Beyerdynamic DT 770 headphones? I'm listening on my Galaxy Buds",
+        {"action": "process", "target_device": "Beyerdynamic DT 770", "listening_device": "Galaxy Buds",
+         "adjustments": [], "follow_up": "none"},
+    ),
+    (
+        "it's a little too boomy",
+        {"action": "process", "target_device": None, "listening_device": None,
+         "adjustments": [{"descriptor": "boomy", "direction": "less", "amount": "a little"}], "follow_up": "none"},
+    ),
+    (
+        "a bit more",
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "more"},
+    ),
+    (
+        "that's too much",
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "less"},
+    ),
+    (
+        "undo that",
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "undo"},
+    ),
+    (
+        "what's the capital of France?",
+        {"action": "off_topic", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "none"},
+    ),
+]
+
+
+def build_messages(request: str) -> list[dict]:
+    """Chat messages for one request: system text, the worked examples, then the request.
+
+    The fixed prefix (system + examples) is identical on every call, so llama.cpp reuses its
+    KV cache and only the request's tokens are processed.
+    """
+    messages = [{"role": "system", "content": SYSTEM}]
+    for text, answer in EXAMPLES:
+        messages.append({"role": "user", "content": text})
+        messages.append({"role": "assistant", "content": json.dumps(answer, separators=(",", ":"), ensure_ascii=False)})
+    messages.append({"role": "user", "content": request})
+    return messages

