@@ -1,0 +1,312 @@
+"""Per-user preference records (what was asked, what was done, how it was rated) and profiles.
+
+SQLite (WAL mode) is the source of truth: one row per request with its MiniLM embedding as a
+float32 blob. The per-user FAISS index used by :meth:`PreferenceStore.similar` is derived from
+those rows: built on first use and topped up from SQLite before every search (rows are never
+deleted and ids only grow), so a crash between a commit and an index update cannot leave the
+index out of sync, and several PreferenceStore objects (or processes) can share one file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from pydantic import BaseModel
+
+from knowledge.config import sense_home
+from knowledge.embeddings import EMBEDDING_DIM
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    request TEXT NOT NULL,
+    intent TEXT NOT NULL,      -- JSON object
+    plan TEXT NOT NULL,        -- JSON list of objects
+    params TEXT NOT NULL,      -- JSON object, e.g. {"adjustments": [...], "device": "..."}
+    rating INTEGER CHECK (rating IN (-1, 1)),
+    embedding BLOB NOT NULL,   -- float32 x 384, L2-normalised MiniLM embedding of request
+    model_id TEXT NOT NULL,    -- embedding model that made it
+    created_at TEXT NOT NULL   -- ISO 8601, UTC
+);
+CREATE INDEX IF NOT EXISTS records_by_user ON records (user, id);
+CREATE TABLE IF NOT EXISTS profile_devices (
+    user TEXT NOT NULL,
+    device TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (user, device)
+);
+"""
+
+_COLUMNS = "id, user, request, intent, plan, params, rating, created_at"
+
+
+class PreferenceRecord(BaseModel):
+    """One stored request of one user.
+
+    Attributes:
+        id: record id (unique in the file, increasing).
+        user: owner.
+        request: the user's words.
+        intent: parsed intent (free JSON object).
+        plan: the tool calls run (list of JSON objects).
+        params: parameters used, e.g. {"adjustments": [{"descriptor": "harsh", "direction": "less",
+            "amount": 0.6}], "device": "Apple AirPods Pro (2nd generation)"}.
+        rating: -1 (bad), 1 (good) or None (not rated).
+        created_at: UTC time it was stored.
+    """
+
+    id: int
+    user: str
+    request: str
+    intent: dict[str, Any]
+    plan: list[dict[str, Any]]
+    params: dict[str, Any]
+    rating: int | None
+    created_at: datetime
+
+
+class PreferenceStore:
+    """SQLite-backed store of preference records and owned devices, one file for all users.
+
+    Args:
+        path: SQLite file; default ``sense_home()/preferences.sqlite``.
+        embedder: object with ``encode(list[str]) -> (n, 384)`` and ``model_id``
+            (default :func:`get_embedder`, loaded on first need).
+    Every method takes the user and only ever reads or writes that user's rows.
+    """
+
+    def __init__(self, path: Path | None = None, embedder=None):
+        self.path = Path(path) if path is not None else sense_home() / "preferences.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+        self._indices: dict[str, tuple[faiss.IndexIDMap2, int]] = {}  # user -> (index, last id in it)
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._conn.close()
+
+    # --- records -----------------------------------------------------------------------------
+
+    def add(
+        self, user: str, request: str, intent: dict, plan: list[dict], params: dict, rating: int | None = None
+    ) -> int:
+        """Store one request with its embedding in one transaction.
+
+        Args:
+            intent, plan, params: JSON-serialisable (numpy numbers and Paths are converted).
+        Returns:
+            the new record id.
+        Raises:
+            ValueError: empty user, or rating not in (-1, 1, None).
+            TypeError: a value that cannot be stored as JSON.
+        """
+        _check_user(user)
+        _check_rating(rating, allow_none=True)
+        vector = self._encode(request)
+        with self._lock:
+            cur = self._conn.execute(
+                "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user, request, _to_json(intent), _to_json(plan), _to_json(params), rating,
+                    vector.tobytes(), self._get_embedder().model_id, _now(),
+                ),
+            )
+            return int(cur.lastrowid)
+
+    def rate(self, user: str, record_id: int, rating: int) -> None:
+        """Set the rating of one of ``user``'s records.
+
+        Raises:
+            ValueError: rating not -1 or 1.
+            KeyError: no record ``record_id`` belongs to ``user``.
+        """
+        _check_rating(rating, allow_none=False)
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE records SET rating = ? WHERE id = ? AND user = ?", (rating, record_id, user)
+            )
+        if cur.rowcount == 0:
+            raise KeyError(f"user {user!r} has no preference record {record_id}")
+
+    def get(self, user: str, record_id: int) -> PreferenceRecord:
+        """One of ``user``'s records.
+
+        Raises:
+            KeyError: no record ``record_id`` belongs to ``user``.
+        """
+        rows = self._select("WHERE id = ? AND user = ?", (record_id, user))
+        if not rows:
+            raise KeyError(f"user {user!r} has no preference record {record_id}")
+        return rows[0]
+
+    def last(self, user: str) -> PreferenceRecord | None:
+        """``user``'s most recent record, or None."""
+        rows = self._select("WHERE user = ? ORDER BY id DESC LIMIT 1", (user,))
+        return rows[0] if rows else None
+
+    def similar(self, user: str, request: str, k: int = 5) -> list[tuple[PreferenceRecord, float]]:
+        """``user``'s k records whose requests are closest in meaning to ``request``.
+
+        Returns:
+            up to k (record, cosine similarity in [-1, 1]) pairs, most similar first
+            (FAISS inner product over L2-normalised MiniLM embeddings; other users' rows never used).
+        """
+        index = self._user_index(user)
+        if index.ntotal == 0 or k <= 0:
+            return []
+        sims, ids = index.search(self._encode(request)[None, :], min(k, index.ntotal))
+        found = [(int(i), float(s)) for i, s in zip(ids[0], sims[0]) if i >= 0]
+        records = {r.id: r for r in self._select(
+            f"WHERE user = ? AND id IN ({','.join('?' * len(found))})", (user, *[i for i, _ in found])
+        )}
+        return [(records[i], s) for i, s in found if i in records]
+
+    def history_amount(
+        self, user: str, descriptor: str, direction: str, request: str
+    ) -> tuple[float, PreferenceRecord] | None:
+        """The amount this user liked before for ``descriptor`` + ``direction``.
+
+        Looks at ``user``'s records rated > 0 whose ``params["adjustments"]`` has an entry with
+        that descriptor and direction (case-insensitive); of those, the one whose request is most
+        similar to ``request`` (ties: the newest).
+        Returns:
+            (amount as stored in that adjustment, the record), or None if there is none.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT json_extract(a.value, '$.amount'), r.embedding, r.model_id,"
+                f" {', '.join('r.' + c for c in _COLUMNS.split(', '))}"
+                " FROM records AS r, json_each(r.params, '$.adjustments') AS a"
+                " WHERE r.user = ? AND r.rating > 0"
+                " AND lower(json_extract(a.value, '$.descriptor')) = lower(?)"
+                " AND lower(json_extract(a.value, '$.direction')) = lower(?)"
+                " AND json_extract(a.value, '$.amount') IS NOT NULL"
+                " ORDER BY r.id DESC",
+                (user, descriptor, direction),
+            ).fetchall()
+        if not rows:
+            return None
+        query = self._encode(request)
+        sims = [float(self._vector(row[1], row[2], row[5]) @ query) for row in rows]
+        best = int(np.argmax(sims))  # first maximum = newest among equals
+        return float(rows[best][0]), _record(rows[best][3:])
+
+    # --- profile -----------------------------------------------------------------------------
+
+    def own_device(self, user: str, device: str) -> None:
+        """Add ``device`` (a model name) to ``user``'s profile; adding it again changes nothing.
+
+        Raises:
+            ValueError: empty user or device.
+        """
+        _check_user(user)
+        if not device.strip():
+            raise ValueError("device name is empty")
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO profile_devices (user, device, added_at) VALUES (?, ?, ?)",
+                (user, device, _now()),
+            )
+
+    def owned_devices(self, user: str) -> list[str]:
+        """``user``'s devices, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT device FROM profile_devices WHERE user = ? ORDER BY added_at, rowid", (user,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def disown_device(self, user: str, device: str) -> None:
+        """Remove ``device`` from ``user``'s profile (no error if it was not there)."""
+        with self._lock:
+            self._conn.execute("DELETE FROM profile_devices WHERE user = ? AND device = ?", (user, device))
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _select(self, where: str, args: tuple) -> list[PreferenceRecord]:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_COLUMNS} FROM records {where}", args).fetchall()
+        return [_record(r) for r in rows]
+
+    def _user_index(self, user: str) -> faiss.IndexIDMap2:
+        """``user``'s FAISS index, topped up with rows committed since it was last read."""
+        with self._lock:
+            index, last_id = self._indices.get(user) or (faiss.IndexIDMap2(faiss.IndexFlatIP(EMBEDDING_DIM)), 0)
+            rows = self._conn.execute(
+                "SELECT id, embedding, model_id, request FROM records WHERE user = ? AND id > ? ORDER BY id",
+                (user, last_id),
+            ).fetchall()
+            if rows:
+                vectors = np.stack([self._vector(blob, mid, text) for _, blob, mid, text in rows])
+                index.add_with_ids(vectors, np.array([r[0] for r in rows], dtype=np.int64))
+                last_id = rows[-1][0]
+            self._indices[user] = (index, last_id)
+            return index
+
+    def _vector(self, blob: bytes, model_id: str, request: str) -> np.ndarray:
+        """The stored embedding, or a fresh one when it was made by another embedding model."""
+        if model_id == self._get_embedder().model_id:
+            return np.frombuffer(blob, dtype=np.float32)
+        return self._encode(request)
+
+    def _encode(self, text: str) -> np.ndarray:
+        return self._get_embedder().encode([text])[0]
+
+    def _get_embedder(self):
+        if self._embedder is None:
+            from knowledge.embeddings import get_embedder
+
+            self._embedder = get_embedder()
+        return self._embedder
+
+
+def _record(row) -> PreferenceRecord:
+    id_, user, request, intent, plan, params, rating, created_at = row
+    return PreferenceRecord(
+        id=id_, user=user, request=request, intent=json.loads(intent), plan=json.loads(plan),
+        params=json.loads(params), rating=rating, created_at=datetime.fromisoformat(created_at),
+    )
+
+
+def _to_json(value) -> str:
+    """JSON text; numpy scalars/arrays become numbers/lists and Paths strings (the agent passes such values)."""
+
+    def convert(obj):
+        if isinstance(obj, (np.generic, np.ndarray)):
+            return obj.tolist()
+        if isinstance(obj, Path):
+            return str(obj)
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    return json.dumps(value, default=convert)
+
+
+def _check_user(user: str) -> None:
+    if not isinstance(user, str) or not user.strip():
+        raise ValueError("user id is empty")
+
+
+def _check_rating(rating: int | None, allow_none: bool) -> None:
+    if rating is None and allow_none:
+        return
+    if rating not in (-1, 1):
+        raise ValueError(f"rating must be -1 or 1, got {rating!r}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

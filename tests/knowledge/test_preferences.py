@@ -1,0 +1,168 @@
+"""knowledge.preferences: records, ratings, similarity, history amounts, profiles, isolation, WAL, recovery."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from knowledge.preferences import PreferenceRecord, PreferenceStore
+
+
+def harsh_params(amount, device="Apple AirPods Pro (2nd generation)"):
+    return {"adjustments": [{"descriptor": "harsh", "direction": "less", "amount": amount}], "device": device}
+
+
+@pytest.fixture
+def store(tmp_path, embedder):
+    s = PreferenceStore(tmp_path / "prefs.sqlite", embedder=embedder)
+    yield s
+    s.close()
+
+
+def test_default_path_is_under_sense_home(sense_home_dir, embedder):
+    s = PreferenceStore(embedder=embedder)
+    assert s.path == sense_home_dir / "preferences.sqlite" and s.path.exists()
+    s.close()
+
+
+def test_add_get_last_and_rate(store):
+    rid = store.add("ann", "make the vocals less harsh", {"kind": "eq"}, [{"tool": "eq", "args": {}}],
+                    harsh_params(0.6))
+    rec = store.get("ann", rid)
+    assert isinstance(rec, PreferenceRecord)
+    assert (rec.request, rec.intent, rec.plan, rec.rating) == (
+        "make the vocals less harsh", {"kind": "eq"}, [{"tool": "eq", "args": {}}], None)
+    assert rec.params["adjustments"][0]["amount"] == 0.6 and rec.created_at.tzinfo is not None
+    store.rate("ann", rid, 1)
+    assert store.get("ann", rid).rating == 1
+    second = store.add("ann", "more bass", {}, [], {}, rating=-1)
+    assert store.last("ann").id == second > rid
+    assert store.last("nobody") is None
+
+
+def test_numpy_values_are_stored_as_json(store):
+    import numpy as np
+
+    rid = store.add("ann", "less harsh", {}, [], {"adjustments": [
+        {"descriptor": "harsh", "direction": "less", "amount": np.float32(0.5)}], "gains_db": np.zeros(3)}, rating=1)
+    assert store.get("ann", rid).params["gains_db"] == [0.0, 0.0, 0.0]
+    assert store.history_amount("ann", "harsh", "less", "harsh")[0] == 0.5
+    with pytest.raises(TypeError):
+        store.add("ann", "x", {"bad": object()}, [], {})
+
+
+def test_bad_ratings_and_foreign_ids_are_rejected(store):
+    rid = store.add("ann", "less harsh", {}, [], {})
+    with pytest.raises(ValueError):
+        store.rate("ann", rid, 5)
+    with pytest.raises(ValueError):
+        store.add("ann", "x", {}, [], {}, rating=0)
+    with pytest.raises(KeyError, match="bob"):
+        store.rate("bob", rid, 1)
+    with pytest.raises(KeyError):
+        store.get("bob", rid)
+    with pytest.raises(ValueError):
+        store.add("", "x", {}, [], {})
+
+
+def test_users_never_see_each_others_rows(store):
+    a = store.add("ann", "make it less harsh", {}, [], harsh_params(0.3), rating=1)
+    store.add("bob", "make it less harsh", {}, [], harsh_params(0.9), rating=1)
+    store.own_device("bob", "Sony WH-1000XM4")
+    assert [r.user for r, _ in store.similar("ann", "less harsh", k=10)] == ["ann"]
+    amount, record = store.history_amount("ann", "harsh", "less", "less harsh")
+    assert (amount, record.id) == (0.3, a)
+    assert store.last("ann").id == a
+    assert store.owned_devices("ann") == []
+    assert store.similar("carol", "less harsh") == [] and store.history_amount("carol", "harsh", "less", "x") is None
+
+
+def test_similar_ranks_by_meaning(store):
+    store.add("ann", "more bass on this track", {}, [], {})
+    harsh = store.add("ann", "the cymbals are too harsh", {}, [], {})
+    store.add("ann", "use my airpods profile", {}, [], {})
+    hits = store.similar("ann", "reduce the harshness of the highs", k=2)
+    assert len(hits) == 2 and hits[0][0].id == harsh
+    assert hits[0][1] > hits[1][1] and -1.0 <= hits[1][1] <= hits[0][1] <= 1.0 + 1e-6
+
+
+def test_history_amount_uses_positively_rated_and_most_similar(store):
+    store.add("ann", "make the vocals less harsh", {}, [], harsh_params(0.8), rating=-1)  # disliked
+    store.add("ann", "make the vocals less harsh", {}, [], harsh_params(0.7))  # not rated
+    assert store.history_amount("ann", "harsh", "less", "vocals harsh") is None
+    cymbals = store.add("ann", "cymbals sound harsh, tame them", {}, [], harsh_params(0.4), rating=1)
+    vocals = store.add("ann", "the singer's voice is harsh", {}, [], harsh_params(0.6), rating=1)
+    assert store.history_amount("ann", "harsh", "less", "harsh cymbals")[1].id == cymbals
+    amount, rec = store.history_amount("ann", "HARSH", "less", "harsh vocals from the singer")
+    assert (amount, rec.id) == (0.6, vocals)
+    assert store.history_amount("ann", "harsh", "more", "harsh vocals") is None
+    assert store.history_amount("ann", "bright", "less", "harsh vocals") is None
+
+
+def test_profiles(store):
+    store.own_device("ann", "Apple AirPods Pro (2nd generation)")
+    store.own_device("ann", "Sony WH-1000XM4")
+    store.own_device("ann", "Apple AirPods Pro (2nd generation)")  # again: no duplicate
+    assert store.owned_devices("ann") == ["Apple AirPods Pro (2nd generation)", "Sony WH-1000XM4"]
+    store.disown_device("ann", "Apple AirPods Pro (2nd generation)")
+    store.disown_device("ann", "never owned")
+    assert store.owned_devices("ann") == ["Sony WH-1000XM4"]
+
+
+def test_wal_mode_and_two_stores_on_one_file(tmp_path, embedder):
+    path = tmp_path / "shared.sqlite"
+    one, two = PreferenceStore(path, embedder=embedder), PreferenceStore(path, embedder=embedder)
+    assert one._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    first = one.add("ann", "less harsh please", {}, [], {})
+    assert [r.id for r, _ in one.similar("ann", "harsh")] == [first]  # one's index is now built
+    second = two.add("ann", "the vocals are harsh", {}, [], {})
+    assert {r.id for r, _ in one.similar("ann", "harsh")} == {first, second}  # sees two's commit
+    two.own_device("ann", "Apple AirPods")
+    assert one.owned_devices("ann") == ["Apple AirPods"]
+    one.close(), two.close()
+
+
+def test_index_is_rebuilt_from_sqlite_after_a_crash(tmp_path, embedder):
+    """A row committed by a process that died before touching any index is still found."""
+    path = tmp_path / "crash.sqlite"
+    alive = PreferenceStore(path, embedder=embedder)
+    alive.add("ann", "more bass", {}, [], {})
+    alive.similar("ann", "bass")  # index built
+    blob = embedder.encode(["the hi-hats are harsh"])[0].tobytes()
+    raw = sqlite3.connect(path)  # the "other process": commit, then vanish
+    raw.execute(
+        "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
+        " VALUES ('ann', 'the hi-hats are harsh', '{}', '[]', '{}', NULL, ?, ?, '2026-11-24T00:00:00+00:00')",
+        (blob, embedder.model_id),
+    )
+    raw.commit()
+    raw.close()
+    assert alive.similar("ann", "harsh hi-hats", k=1)[0][0].request == "the hi-hats are harsh"
+    reopened = PreferenceStore(path, embedder=embedder)
+    assert {r.request for r, _ in reopened.similar("ann", "x", k=10)} == {"more bass", "the hi-hats are harsh"}
+    alive.close(), reopened.close()
+
+
+def test_concurrent_writers(tmp_path, embedder):
+    path = tmp_path / "threads.sqlite"
+    stores = [PreferenceStore(path, embedder=embedder) for _ in range(2)]
+    errors = []
+
+    def write(s, user):
+        try:
+            for i in range(10):
+                s.add(user, f"request {i}", {}, [], {})
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, u)) for s, u in zip(stores, ["ann", "bob"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(stores[0].similar("ann", "request", k=50)) == 10 and len(stores[1].similar("bob", "request", k=50)) == 10
+    for s in stores:
+        s.close()
