@@ -6,13 +6,17 @@ validation happen in :mod:`agent.understand`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
 import httpx
+import numpy as np
 
 
 class LLMError(RuntimeError):
@@ -37,12 +41,17 @@ class LlamaCppBackend:
         n_ctx: context window, tokens.
         n_threads: CPU threads (default: all cores).
         seed: sampling seed; decoding is greedy (temperature 0) so results repeat.
+        state_dir: where to keep the KV state of the fixed prompt prefix (system text + worked
+            examples) after the first request, keyed by model, context size, llama-cpp version and
+            the prefix itself; a later process restores it instead of evaluating ~700 tokens again.
+            None: no saved state.
     Raises:
         LLMError: if the file cannot be loaded.
     Source: llama-cpp-python ``Llama.create_chat_completion(response_format={"type": "json_object", "schema": ...})``.
     """
 
-    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None, seed: int = 0):
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None, seed: int = 0,
+                 state_dir: Path | None = None):
         from llama_cpp import Llama
 
         self.name = f"llama.cpp:{Path(model_path).name}"
@@ -58,14 +67,57 @@ class LlamaCppBackend:
         except (ValueError, OSError) as exc:
             raise LLMError(f"cannot load {model_path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - start
+        self._state_dir = state_dir
+        self._model_size = Path(model_path).stat().st_size
+        self._state_saved = False
+
+    def _state_path(self, messages: list[dict]) -> Path | None:
+        """File of the saved KV state for this model and this fixed prompt prefix (all but the last message)."""
+        if self._state_dir is None:
+            return None
+        import llama_cpp
+
+        key = json.dumps([self.name, self._model_size, self._llm.n_ctx(), llama_cpp.__version__, messages[:-1]],
+                         sort_keys=True)
+        return self._state_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+
+    def _restore_prefix(self, path: Path) -> None:
+        """Load a saved KV state so the shared prompt prefix is not evaluated again (~13 s on 2 cores)."""
+        from llama_cpp.llama import LlamaState
+
+        try:
+            with np.load(path) as saved:
+                state = LlamaState(input_ids=saved["input_ids"], scores=np.zeros((1, self._llm.n_vocab()), np.single),
+                                   n_tokens=int(saved["n_tokens"]), llama_state=saved["llama_state"].tobytes(),
+                                   llama_state_size=int(saved["llama_state"].size), seed=int(saved["seed"]))
+            self._llm.load_state(state)
+        except (OSError, KeyError, ValueError, RuntimeError):
+            path.unlink(missing_ok=True)  # stale or broken: evaluate the prefix as usual
+
+    def _save_prefix(self, path: Path) -> None:
+        """Save the KV state after a completion (input ids + llama.cpp state; logits are not needed)."""
+        state = self._llm.save_state()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, input_ids=state.input_ids[: state.n_tokens], n_tokens=state.n_tokens, seed=state.seed,
+                     llama_state=np.frombuffer(state.llama_state, dtype=np.uint8))
+        os.replace(tmp, path)
 
     def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
+        state_path = self._state_path(messages)
+        first = not self._state_saved
+        if first and state_path is not None and state_path.is_file():
+            self._restore_prefix(state_path)
         out = self._llm.create_chat_completion(
             messages=messages,
             response_format={"type": "json_object", "schema": schema},
             temperature=0.0,
             max_tokens=max_tokens,
         )
+        if first and state_path is not None and not state_path.is_file():
+            self._save_prefix(state_path)
+        self._state_saved = True
         return out["choices"][0]["message"]["content"] or ""
 
 
@@ -125,4 +177,6 @@ def load_backend(model: str | None = None, llm_url: str | None = None) -> LLMBac
     path = Path(model) if model.endswith(".gguf") else model_path(model)
     if not path.is_file():
         raise LLMError(f"model file {path} not found")
-    return LlamaCppBackend(path)
+    from knowledge.config import cache_dir
+
+    return LlamaCppBackend(path, state_dir=cache_dir() / "llm-state")
