@@ -22,12 +22,13 @@ devices_app = typer.Typer(help="Look up devices in the frequency-response store;
                           no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 UserOpt = Annotated[str, typer.Option("--user", "-u", help="Whose preferences and devices to use.")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Planner model name (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b) or a .gguf path.")]
 UrlOpt = Annotated[Optional[str], typer.Option("--llm-url", help="Use an OpenAI-compatible server at this base URL instead of the local model.")]
 NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Skip the LLM; parse requests with the rule-based parser.")]
+FRDirOpt = Annotated[Optional[Path], typer.Option("--fr-dir", help="A folder of AutoEq-format CSVs (e.g. a full AutoEq checkout) to use as the device store instead of the data set's fr/autoeq.")]
 
 
 @contextmanager
@@ -48,11 +49,11 @@ def _one_line_errors():
         raise typer.Exit(130)
 
 
-def _runtime(model, llm_url, no_llm):
+def _runtime(model, llm_url, no_llm, fr_dir):
     from agent.runtime import Runtime
 
     with err.status("Loading knowledge and the planner model…"):
-        return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm)
+        return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, fr_root=fr_dir)
 
 
 def _turn(graph, thread: str, request: str, input_path, user: str, output=None, listening=None) -> dict:
@@ -89,6 +90,7 @@ def run(
     model: ModelOpt = None,
     llm_url: UrlOpt = None,
     no_llm: NoLLMOpt = False,
+    fr_dir: FRDirOpt = None,
 ) -> None:
     """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot)."""
     from agent.graph import build_graph
@@ -96,7 +98,7 @@ def run(
 
     with _one_line_errors():
         load_audio(input)  # fail fast, before loading any model
-        graph = build_graph(_runtime(model, llm_url, no_llm))
+        graph = build_graph(_runtime(model, llm_url, no_llm, fr_dir))
         state = _turn(graph, uuid.uuid4().hex, request, input, user, output, listening_device)
     _print_result(state)
 
@@ -109,6 +111,7 @@ def chat(
     model: ModelOpt = None,
     llm_url: UrlOpt = None,
     no_llm: NoLLMOpt = False,
+    fr_dir: FRDirOpt = None,
 ) -> None:
     """A conversation: "make it sound like my AirPods", "a bit more", "undo", "now brighter".
 
@@ -120,7 +123,7 @@ def chat(
     with _one_line_errors():
         if input is not None:
             load_audio(input)
-        rt = _runtime(model, llm_url, no_llm)
+        rt = _runtime(model, llm_url, no_llm, fr_dir)
         graph = build_graph(rt)
     thread = uuid.uuid4().hex
     console.print("SENSE chat. Type a request; /audio PATH, /good, /bad, /quit.")
@@ -185,6 +188,7 @@ def devices_search(
     text: Annotated[str, typer.Argument(help="A device name as you would say it, e.g. 'airpods pro 2'.")],
     k: Annotated[int, typer.Option("--k", help="How many candidates.")] = 5,
     user: UserOpt = "default",
+    fr_dir: FRDirOpt = None,
 ) -> None:
     """Ranked candidates with scores, and how the name resolves."""
     from rich.table import Table
@@ -194,7 +198,7 @@ def devices_search(
     from knowledge.preferences import PreferenceStore
 
     with _one_line_errors():
-        store = FRStore.load()
+        store = FRStore.load(fr_dir)
         index = DeviceIndex.build(store)
         table = Table("rank", "device", "type", "score", "measurements")
         for i, c in enumerate(index.search(text, k=k), 1):
@@ -205,12 +209,12 @@ def devices_search(
 
 
 @devices_app.command("list")
-def devices_list() -> None:
+def devices_list(fr_dir: FRDirOpt = None) -> None:
     """Every device and target in the store."""
     from knowledge.fr_store import FRStore
 
     with _one_line_errors():
-        store = FRStore.load()
+        store = FRStore.load(fr_dir)
         for name in store.devices():
             console.print(f"{name}  [dim]{store.device_type(name)}; "
                           f"{', '.join(c.source for c in store.measurements(name))}[/dim]")
@@ -222,6 +226,7 @@ def devices_list() -> None:
 def devices_own(
     name: Annotated[str, typer.Argument(help="The device you own, e.g. 'AirPods Pro 2'.")],
     user: UserOpt = "default",
+    fr_dir: FRDirOpt = None,
 ) -> None:
     """Register a device you own, so "my …" means it."""
     from knowledge.devices import DeviceIndex
@@ -229,7 +234,7 @@ def devices_own(
     from knowledge.preferences import PreferenceStore
 
     with _one_line_errors():
-        res = DeviceIndex.build(FRStore.load()).resolve(name)
+        res = DeviceIndex.build(FRStore.load(fr_dir)).resolve(name)
         if res.status != "resolved":
             err.print(f"error: {res.question}")
             raise typer.Exit(1)

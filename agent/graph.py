@@ -192,10 +192,19 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
             listening, question = _resolve_device(rt, listening_name, user)
             if question:
                 return finish(status="question", reply=question)
+        if target is not None and listening is None and (previous is None or previous["listening"] is None):
+            try:
+                rt.store.target_for(target["name"])
+            except (KeyError, ValueError) as exc:
+                return finish(status="answer", reply=(
+                    f"I can't render {target['name']} without knowing what you listen on: the device store has no "
+                    f"neutral target for it ({exc}). Name your listening device (--listening-device), or use a "
+                    "store that has AutoEq's targets/ folder."))
         adjustments = planner.adjustment_settings(rt, user, state["request"], intent.adjustments)
         if target is None and not adjustments and listening is None:
             return finish(status="answer", reply=EMPTY_REPLY)
-        settings = planner.merge_settings(previous, intent, target, listening, adjustments)
+        settings = {**planner.merge_settings(previous, intent, target, listening, adjustments),
+                    "request": state["request"]}
         if settings["target"] is None and not settings["adjustments"]:
             return finish(status="answer", reply=EMPTY_REPLY)
         return finish(settings=settings, undo_stack=[*undo_stack, previous])
@@ -261,7 +270,10 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         params = {"target": settings["target"]["name"] if settings["target"] else None,
                   "listening": settings["listening"]["name"] if settings["listening"] else None,
                   "adjustments": [{k: a[k] for k in ("descriptor", "direction", "amount")} for a in settings["adjustments"]]}
-        record_id = rt.prefs.add(state["user"], state["request"], state["understanding"]["intent"], state["plan"], params)
+        request = state["request"]
+        if state["understanding"]["intent"]["action"] == "follow_up":  # "a bit more" alone is no request to match later
+            request = f"{settings['request']} → {request}"
+        record_id = rt.prefs.add(state["user"], request, state["understanding"]["intent"], state["plan"], params)
         timings = _timed(state, "respond", start)
         trace = outputs.trace(state, reasoning, record_id, timings, rt.store)
         outputs.write_json(Path(state["outputs"]["trace"]), trace)

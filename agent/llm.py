@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Protocol
 
 import httpx
 import numpy as np
+
+from tools.atomic import replace_file
 
 
 class LLMError(RuntimeError):
@@ -97,12 +98,13 @@ class LlamaCppBackend:
     def _save_prefix(self, path: Path) -> None:
         """Save the KV state after a completion (input ids + llama.cpp state; logits are not needed)."""
         state = self._llm.save_state()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, input_ids=state.input_ids[: state.n_tokens], n_tokens=state.n_tokens, seed=state.seed,
-                     llama_state=np.frombuffer(state.llama_state, dtype=np.uint8))
-        os.replace(tmp, path)
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as f:
+                np.savez(f, input_ids=state.input_ids[: state.n_tokens], n_tokens=state.n_tokens, seed=state.seed,
+                         llama_state=np.frombuffer(state.llama_state, dtype=np.uint8))
+
+        replace_file(path, write)
 
     def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
         state_path = self._state_path(messages)

@@ -16,9 +16,10 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tools.atomic import replace_file
 
 
 class ModelMissingError(RuntimeError):
@@ -137,19 +138,16 @@ def assemble(spec: ModelSpec, dest_dir: Path | None = None) -> Path:
     if dest.is_file() and dest.stat().st_size == spec.size:
         return dest
     parts = spec.part_paths()
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
+
+    def concatenate_and_verify(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
             for part in parts:
                 with open(part, "rb") as f:
                     while block := f.read(1 << 22):
                         out.write(block)
-        verify(spec, Path(tmp))
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        verify(spec, tmp)
+
+    replace_file(dest, concatenate_and_verify)
     return dest
 
 

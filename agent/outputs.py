@@ -4,13 +4,12 @@ over an existing file."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from knowledge.fr_store import FR_GRID_HZ, FRStore
+from tools.atomic import write_new_file
 from tools.audio_io import write_audio
 from tools.plot import plot_result
 
@@ -47,20 +46,13 @@ def write_audio_output(path: Path, samples: np.ndarray, sample_rate: int) -> Pat
 
 
 def write_json(path: Path, data: dict) -> Path:
-    """Write ``data`` as indented UTF-8 JSON, atomically (temp file + rename), never overwriting."""
-    if path.exists():
-        raise FileExistsError(f"{path} exists; not overwriting it")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, ensure_ascii=False, default=float)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write ``data`` as indented UTF-8 JSON, atomically, never overwriting.
+
+    Raises:
+        FileExistsError: ``path`` exists.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=float)
+    return write_new_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_plot(path: Path, *, fr_curves: dict[str, np.ndarray], stage_curves: dict[str, np.ndarray],

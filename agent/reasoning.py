@@ -68,10 +68,12 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
             lines.append(line)
         elif call["tool"] == "equalize":
             adj = next(a for a in settings["adjustments"] if a["descriptor"] == args["descriptor"])
-            word = adj["descriptor"] if adj["asked"] == adj["descriptor"] else f"{adj['descriptor']}\" (nearest to \"{adj['asked']}\")"
+            said = f"\"{adj['direction']} {adj['descriptor']}\""
+            if adj["asked"].lower() != adj["descriptor"]:
+                said += f" (the crowd's word nearest to your \"{adj['asked']}\")"
             f = facts[f"{i}:equalize"]
             lines.append(
-                f"For \"{adj['direction']} {word}\", I used the crowd's EQ curve for that word at amount "
+                f"For {said}, I used the crowd's EQ curve for that word at amount "
                 f"{args['amount']:.2f} from the {adj['amount_source']}: {f['n_filters']} peaking filters "
                 f"(Q 4.31), together {f['min_gain_db']:+.1f} to {f['max_gain_db']:+.1f} dB — "
                 f"{describe_curve(next(curves))}.")

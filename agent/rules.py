@@ -29,7 +29,7 @@ _LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|t
 _STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of"}
 _DEVICE = re.compile(
     r"(?:sound(?:s)? like (?:it'?s |it is |)(?:on|through|in|played on)|like (?:it'?s |)(?:on|through)|"
-    r"as if (?:it were |it's |)(?:on|through)|sound(?:s)? like(?= (?:my|the|a|an) )|on|through|using|with)\s+(?:my |the |a |an |some |a pair of )?"
+    r"as if (?:it were |it's |)(?:on|through)|sound(?:s)? like(?! it\b)|on|through|using|with)\s+(?:my |the |a |an |some |a pair of )?"
     r"([a-z0-9][\w\-() .+]*?)(?=\s*(?:,|;|\.|!|\?|$|\s+but\b|\s+and\b|\s+with\b|\s+please\b|\s+headphones?\b|\s+earbuds?\b))"
 )
 _LISTENING = re.compile(r"(?:i'?m listening|i listen|listening) (?:on|with|through) (?:my |the |a )?([\w\-() .+]+?)(?=\s*(?:,|\.|$|\s+but\b|\s+and\b))")

@@ -109,6 +109,7 @@ def fetch_data(dest: Path | None = None, base_urls: Mapping[str, str] | None = N
     """
     dest = Path(dest) if dest is not None else cache_dir() / "data"
     downloader = pooch.HTTPDownloader(progressbar=False, timeout=30)
+    pooch.get_logger().setLevel(logging.WARNING)  # one line on failure, nothing per file on success
     for item in MANIFEST:
         url = upstream_url(item, base_urls)
         target = dest / item.relpath
@@ -118,9 +119,10 @@ def fetch_data(dest: Path | None = None, base_urls: Mapping[str, str] | None = N
                 downloader=downloader, progressbar=False,
             )
         except (requests.RequestException, ValueError, OSError) as exc:
-            reason = " ".join(str(exc).split())[:200]
+            reason = ("no network connection" if isinstance(exc, requests.ConnectionError)
+                      else " ".join(str(exc).split())[:160])
             raise DataMissingError(
-                f"shared data file {item.relpath} is missing and could not be fetched from {url} ({reason}); "
+                f"shared data file {item.relpath} is missing and could not be fetched ({reason}); "
                 "set SENSE_DATA_DIR to a folder holding fr/, music/ and prefs/ (see the data README)"
             ) from exc
     return dest

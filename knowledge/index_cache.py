@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 
 from knowledge.config import cache_dir
 from knowledge.embeddings import EMBEDDING_DIM
+from tools.atomic import replace_file
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +46,5 @@ def cached_text_index(kind: str, content_hash: str, texts: list[str], embedder) 
     index = faiss.IndexFlatIP(EMBEDDING_DIM)
     if texts:
         index.add(embedder.encode(texts))
-    _write_atomic(index, path)
+    replace_file(path, lambda tmp: faiss.write_index(index, str(tmp)))
     return index
-
-
-def _write_atomic(index: faiss.Index, path: Path) -> None:
-    """Write ``index`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        faiss.write_index(index, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -116,13 +116,14 @@ def test_off_topic_is_answered_without_processing(graph, excerpt, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_follow_ups_more_undo_reset(graph, excerpt, tmp_path):
+def test_follow_ups_more_undo_reset(graph, rt_rules, excerpt, tmp_path):
     thread = uuid.uuid4().hex
-    first = run_turn(graph, "less harsh", excerpt, thread, output_path=tmp_path / "f.wav")
+    first = run_turn(graph, "less harsh", excerpt, thread, output_path=tmp_path / "f.wav", user="fu")
     a1 = first["settings"]["adjustments"][0]["amount"]
-    more = run_turn(graph, "a bit more", excerpt, thread, output_path=tmp_path / "f.wav")
+    more = run_turn(graph, "a bit more", excerpt, thread, output_path=tmp_path / "f.wav", user="fu")
     assert more["status"] == "processed"
     assert more["settings"]["adjustments"][0]["amount"] == pytest.approx(1.5 * a1)
+    assert rt_rules.prefs.last("fu").request == "less harsh → a bit more"
     assert more["outputs"]["audio"] != first["outputs"]["audio"]
     brighter = run_turn(graph, "now brighter", excerpt, thread, output_path=tmp_path / "f.wav")
     assert [a["descriptor"] for a in brighter["settings"]["adjustments"]] == ["harsh", "bright"]
@@ -156,3 +157,14 @@ def test_unusual_inputs_are_processed(graph, tmp_path, vibe_ace, kind):
     else:
         assert abs(integrated_lufs(out, rate) - integrated_lufs(samples, rate)) <= 0.5
         assert true_peak_dbtp(out, rate) <= -1.0 + 0.05
+
+
+def test_my_device_comes_from_the_profile(rt_rules, graph, excerpt, tmp_path):
+    user = f"owner-{uuid.uuid4().hex[:6]}"
+    rt_rules.prefs.own_device(user, "Apple AirPods Pro (2nd generation)")
+    state = run_turn(graph, "make it sound like my airpods", excerpt, user=user, output_path=tmp_path / "p.wav")
+    assert state["settings"]["target"]["name"] == "Apple AirPods Pro (2nd generation)"
+    assert state["settings"]["target"]["via"] == "profile"
+    assert "in your profile" in state["reply"]
+    other = run_turn(graph, "make it sound like my airpods", excerpt, output_path=tmp_path / "q.wav")
+    assert other["settings"]["target"]["name"] == "Apple AirPods"
