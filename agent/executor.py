@@ -89,7 +89,8 @@ def execute(rt: Runtime, plan: list[ToolCall], samples: np.ndarray, sample_rate:
         elif call.tool == "equalize":
             filters = [Filter(**f) for f in call.args["filters"]]
             curve = frequency_response_db(filters, FR_GRID_HZ, sample_rate)
-            label = f"{call.args['direction']} {call.args['descriptor']} (EQ)"
+            label = (f"{call.args['direction']} {call.args['descriptor']} (EQ)" if "descriptor" in call.args
+                     else "your EQ: " + ", ".join(f"{e['label']} {e['gain_db']:+g} dB" for e in call.args["band_edits"]))
             stage_facts = {"n_filters": len(filters), "max_gain_db": round(float(curve.max()), 2),
                            "min_gain_db": round(float(curve.min()), 2)}
         else:

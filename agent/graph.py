@@ -26,7 +26,7 @@ from agent.reasoning import explain
 from agent.runtime import Runtime
 from agent.schemas import Intent, ToolCall
 from agent.understand import understand
-from knowledge.fr_store import FR_GRID_HZ
+from knowledge.descriptors import EMBEDDING_CONFIDENT
 from tools.analysis import long_term_spectrum
 from tools.audio_io import Audio, load_audio
 
@@ -60,6 +60,7 @@ class SenseState(TypedDict, total=False):
     undo_stack: list[dict]
     pending: dict | None
     record_id: int | None
+    last_result: dict | None
     turns: int
 
 
@@ -123,6 +124,17 @@ def _answer_to_pending(request: str, pending: dict) -> str | None:
     return names[best[2]] if best and best[1] >= 60 else None
 
 
+def _compare_reply(state: SenseState) -> str:
+    """Where the original and the last result are, and that they are loudness-matched for an A/B."""
+    last = state.get("last_result")
+    if not last:
+        original = state.get("input_path")
+        return f"Nothing is processed yet; the original is {original}." if original else "Nothing is processed yet."
+    return (f"Original: {last['input']}\nLast result: {last['audio']}\nThey are loudness-matched "
+            f"({last['lufs_in']:.1f} and {last['lufs_out']:.1f} LUFS), so switching between them compares the "
+            "tone, not the level. Say \"undo\" or \"reset\" to go back.")
+
+
 def build_graph(rt: Runtime, checkpointer: Any | None = None):
     """Compile the agent graph.
 
@@ -175,7 +187,9 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                     return finish(status="answer", settings=None, undo_stack=undo_stack,
                                   reply="Undone: back to the original.")
                 return finish(settings=settings, undo_stack=undo_stack)
-            if previous is None or not previous["adjustments"]:
+            if intent.follow_up == "compare":
+                return finish(status="answer", reply=_compare_reply(state))
+            if previous is None or not (previous["adjustments"] or previous.get("band_edits")):
                 return finish(status="answer", reply="There is no tone change to make stronger or weaker yet. " + EMPTY_REPLY)
             return finish(settings=planner.scale_settings(previous, intent.follow_up), undo_stack=[*undo_stack, previous])
 
@@ -201,11 +215,17 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                     f"neutral target for it ({exc}). Name your listening device (--listening-device), or use a "
                     "store that has AutoEq's targets/ folder."))
         adjustments = planner.adjustment_settings(rt, user, state["request"], intent.adjustments)
-        if target is None and not adjustments and listening is None:
+        unsure = [a for a in adjustments if a["match_via"] == "embedding" and a["match_score"] < EMBEDDING_CONFIDENT]
+        if unsure:
+            return finish(status="question", reply=" ".join(
+                f"I don't know \"{a['asked']}\" as a sound word; the closest I know is \"{a['descriptor']}\"." for a in unsure)
+                + " Is that what you mean? Say it with that word, or describe it another way (warmer, brighter, less harsh …).")
+        band_edits = planner.band_edit_settings(intent.band_edits)
+        if target is None and not adjustments and listening is None and not band_edits:
             return finish(status="answer", reply=EMPTY_REPLY)
-        settings = {**planner.merge_settings(previous, intent, target, listening, adjustments),
+        settings = {**planner.merge_settings(previous, intent, target, listening, adjustments, band_edits),
                     "request": state["request"]}
-        if settings["target"] is None and not settings["adjustments"]:
+        if settings["target"] is None and not settings["adjustments"] and not settings["band_edits"]:
             return finish(status="answer", reply=EMPTY_REPLY)
         return finish(settings=settings, undo_stack=[*undo_stack, previous])
 
@@ -269,7 +289,8 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         settings = state["settings"]
         params = {"target": settings["target"]["name"] if settings["target"] else None,
                   "listening": settings["listening"]["name"] if settings["listening"] else None,
-                  "adjustments": [{k: a[k] for k in ("descriptor", "direction", "amount")} for a in settings["adjustments"]]}
+                  "adjustments": [{k: a[k] for k in ("descriptor", "direction", "amount")} for a in settings["adjustments"]],
+                  "band_edits": [{k: e[k] for k in ("label", "gain_db")} for e in settings.get("band_edits", [])]}
         request = state["request"]
         if state["understanding"]["intent"]["action"] == "follow_up":  # "a bit more" alone is no request to match later
             request = f"{settings['request']} → {request}"
@@ -277,7 +298,9 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         timings = _timed(state, "respond", start)
         trace = outputs.trace(state, reasoning, record_id, timings, rt.store)
         outputs.write_json(Path(state["outputs"]["trace"]), trace)
-        return {"reply": reasoning, "record_id": record_id, "turns": turns, "timings_s": timings}
+        last = {"input": state["input_path"], "audio": state["outputs"]["audio"],
+                "lufs_in": state["measurements"]["lufs_in"], "lufs_out": state["measurements"]["lufs_out"]}
+        return {"reply": reasoning, "record_id": record_id, "last_result": last, "turns": turns, "timings_s": timings}
 
     graph = StateGraph(SenseState)
     for name, fn in [("understand", understand_node), ("retrieve", retrieve_node), ("plan", plan_node),

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from agent.runtime import Runtime
-from agent.schemas import Adjustment, Intent, ToolCall
+from agent.schemas import Adjustment, BandEdit, Intent, ToolCall
 from knowledge.descriptors import AUDEALIZE_FREQS_HZ, AUDEALIZE_Q
 from tools.eq import MAX_GAIN_DB, Filter
 
@@ -22,6 +22,18 @@ MAX_AMOUNT = MAX_GAIN_DB / 5.0
 TRANSFER_SMOOTHING_OCTAVES = 1 / 6
 TRANSFER_MAX_BOOST_DB = 6.0
 CEILING_DBTP = -1.0
+#: How a band word becomes a filter: (type, frequency_hz, q).
+BAND_FILTERS = {
+    "sub": ("low_shelf", 60.0, 0.7071),
+    "bass": ("low_shelf", 150.0, 0.7071),
+    "low mids": ("peaking", 300.0, 1.0),
+    "mids": ("peaking", 1000.0, 0.8),
+    "presence": ("peaking", 3500.0, 1.0),
+    "treble": ("high_shelf", 6000.0, 0.7071),
+    "air": ("high_shelf", 12000.0, 0.7071),
+}
+#: A named frequency gets a peaking filter about one octave wide.
+NAMED_FREQUENCY_Q = 1.41
 
 
 def adjustment_settings(rt: Runtime, user: str, request: str, adjustments: list[Adjustment]) -> list[dict[str, Any]]:
@@ -57,6 +69,7 @@ def adjustment_settings(rt: Runtime, user: str, request: str, adjustments: list[
             "descriptor": match.word,
             "asked": adj.descriptor,
             "match_score": round(float(match.score), 3),
+            "match_via": match.via,
             "direction": adj.direction,
             "amount": float(np.clip(base * factor, 0.0, MAX_AMOUNT)),
             "amount_source": source,
@@ -65,8 +78,33 @@ def adjustment_settings(rt: Runtime, user: str, request: str, adjustments: list[
     return settings
 
 
+def band_edit_settings(edits: list[BandEdit]) -> list[dict[str, Any]]:
+    """Explicit dB moves → filters, with the gain capped at ±12 dB for hearing safety.
+
+    A named frequency becomes a peaking filter (Q 1.41, about one octave); a band word the filter
+    in :data:`BAND_FILTERS` (e.g. "bass" → low shelf at 150 Hz).
+    Returns:
+        One dict per edit: ``label``, ``requested_gain_db``, ``gain_db`` (capped), ``capped`` (bool),
+        ``filter`` (a :class:`tools.eq.Filter` as a dict).
+    """
+    settings = []
+    for edit in edits:
+        if edit.frequency_hz is not None:
+            kind, freq, q = "peaking", float(edit.frequency_hz), NAMED_FREQUENCY_Q
+            label = f"{freq:g} Hz"
+        elif edit.band is not None:
+            kind, freq, q = BAND_FILTERS[edit.band]
+            label = edit.band
+        else:
+            continue
+        flt = Filter(type=kind, frequency_hz=freq, gain_db=edit.gain_db, q=q)
+        settings.append({"label": label, "requested_gain_db": float(edit.gain_db), "gain_db": flt.gain_db,
+                         "capped": abs(edit.gain_db) > MAX_GAIN_DB, "filter": flt.model_dump()})
+    return settings
+
+
 def merge_settings(previous: dict | None, intent: Intent, target: dict | None, listening: dict | None,
-                   adjustments: list[dict]) -> dict:
+                   adjustments: list[dict], band_edits: list[dict] = ()) -> dict:
     """New settings = previous ones updated by this request (a new device or word replaces the old).
 
     Args:
@@ -75,27 +113,36 @@ def merge_settings(previous: dict | None, intent: Intent, target: dict | None, l
         target: resolved target device ``{name, type, sources, via, alternatives}`` or None.
         listening: resolved listening device or None.
         adjustments: from :func:`adjustment_settings`.
+        band_edits: from :func:`band_edit_settings` (an edit of the same frequency or band replaces the old one).
     """
-    settings = {"target": None, "listening": None, "adjustments": []} if previous is None else {
-        "target": previous["target"], "listening": previous["listening"], "adjustments": list(previous["adjustments"])}
+    settings = {"target": None, "listening": None, "adjustments": [], "band_edits": []} if previous is None else {
+        "target": previous["target"], "listening": previous["listening"], "adjustments": list(previous["adjustments"]),
+        "band_edits": list(previous.get("band_edits", []))}
     if target is not None:
         settings["target"] = target
     if listening is not None:
         settings["listening"] = listening
     for adj in adjustments:
         settings["adjustments"] = [a for a in settings["adjustments"] if a["descriptor"] != adj["descriptor"]] + [adj]
+    for edit in band_edits:
+        settings["band_edits"] = [e for e in settings["band_edits"] if e["label"] != edit["label"]] + [edit]
     return settings
 
 
 def scale_settings(settings: dict, follow_up: str) -> dict:
-    """"more" / "less" follow-up: scale every adjustment's amount (capped at :data:`MAX_AMOUNT`)."""
+    """"more" / "less" follow-up: scale every word's amount and every band edit's gain (capped)."""
     factor = FOLLOW_UP_FACTORS[follow_up]
+    band_edits = []
+    for edit in settings.get("band_edits", []):
+        flt = Filter(**{**edit["filter"], "gain_db": edit["gain_db"] * factor})
+        band_edits.append({**edit, "gain_db": flt.gain_db, "filter": flt.model_dump(),
+                           "capped": edit["capped"] or abs(edit["gain_db"] * factor) > MAX_GAIN_DB})
     adjustments = [
         {**a, "amount": float(np.clip(a["amount"] * factor, 0.0, MAX_AMOUNT)),
          "amount_source": f"{a['amount_source']}, then × {factor:g} (\"{follow_up}\")"}
         for a in settings["adjustments"]
     ]
-    return {**settings, "adjustments": adjustments}
+    return {**settings, "adjustments": adjustments, "band_edits": band_edits}
 
 
 def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: float) -> list[Filter]:
@@ -110,7 +157,8 @@ def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: flo
 
 
 def build_plan(rt: Runtime, settings: dict) -> list[ToolCall]:
-    """Concrete tool calls for the settings: device transfer, one EQ per word, then loudness/limiter."""
+    """Concrete tool calls: device transfer, one EQ per word, one EQ for explicit band edits, then
+    loudness matching and the true-peak limiter."""
     calls: list[ToolCall] = []
     target, listening = settings["target"], settings["listening"]
     if target is not None:
@@ -133,6 +181,12 @@ def build_plan(rt: Runtime, settings: dict) -> list[ToolCall]:
             "direction": adj["direction"],
             "amount": round(adj["amount"], 3),
             "filters": [f.model_dump() for f in filters],
+        }))
+    if settings.get("band_edits"):
+        calls.append(ToolCall(tool="equalize", args={
+            "band_edits": [{k: e[k] for k in ("label", "requested_gain_db", "gain_db", "capped")}
+                           for e in settings["band_edits"]],
+            "filters": [e["filter"] for e in settings["band_edits"]],
         }))
     calls.append(ToolCall(tool="finalize", args={"loudness": "match input", "ceiling_dbtp": CEILING_DBTP}))
     return calls

@@ -14,46 +14,69 @@ SYSTEM = (
     "adjustments: each tone change as a single sound word (harsh, warm, bright, bass, muddy, boomy, airy, ...) "
     "with direction more or less; 'warmer' means warm/more, 'too bright' means bright/less, "
     "'cut the bass' means bass/less. amount only when they say how much ('a little', 'a lot'), else null. "
-    "Never invent a device or a word the person did not say."
+    "Write descriptors in English, translating other languages. "
+    "band_edits: only when the person gives a number of dB: frequency_hz if they name one, else band "
+    "(sub, bass, low mids, mids, presence, treble, air), and gain_db as said (negative for cut/reduce). "
+    "follow_up 'compare' when they want to hear or compare with the original. "
+    "Never invent a device, word or number the person did not say."
 )
 
 EXAMPLES: list[tuple[str, dict]] = [
     (
         "make this sound like it's on my Pixel Buds, less shrill",
         {"action": "process", "target_device": "Pixel Buds", "listening_device": None,
-         "adjustments": [{"descriptor": "shrill", "direction": "less", "amount": None}], "follow_up": "none"},
+         "adjustments": [{"descriptor": "shrill", "direction": "less", "amount": None}], "band_edits": [],
+         "follow_up": "none"},
     ),
     (
         "warmer please, and a lot more bass",
         {"action": "process", "target_device": None, "listening_device": None,
          "adjustments": [{"descriptor": "warm", "direction": "more", "amount": None},
-                         {"descriptor": "bass", "direction": "more", "amount": "a lot"}], "follow_up": "none"},
+                         {"descriptor": "bass", "direction": "more", "amount": "a lot"}], "band_edits": [],
+         "follow_up": "none"},
     ),
     (
         "how would this sound on Beyerdynamic DT 770 headphones? I'm listening on my Galaxy Buds",
         {"action": "process", "target_device": "Beyerdynamic DT 770", "listening_device": "Galaxy Buds",
-         "adjustments": [], "follow_up": "none"},
+         "adjustments": [], "band_edits": [], "follow_up": "none"},
     ),
     (
         "it's a little too boomy",
         {"action": "process", "target_device": None, "listening_device": None,
-         "adjustments": [{"descriptor": "boomy", "direction": "less", "amount": "a little"}], "follow_up": "none"},
+         "adjustments": [{"descriptor": "boomy", "direction": "less", "amount": "a little"}], "band_edits": [],
+         "follow_up": "none"},
+    ),
+    (
+        "cut 300 Hz by 2 dB and give me +3 dB of treble",
+        {"action": "process", "target_device": None, "listening_device": None, "adjustments": [],
+         "band_edits": [{"frequency_hz": 300, "band": None, "gain_db": -2},
+                        {"frequency_hz": None, "band": "treble", "gain_db": 3}], "follow_up": "none"},
     ),
     (
         "a bit more",
-        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "more"},
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [], "follow_up": "more"},
     ),
     (
         "that's too much",
-        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "less"},
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [], "follow_up": "less"},
     ),
     (
         "undo that",
-        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "undo"},
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [], "follow_up": "undo"},
+    ),
+    (
+        "go back to the original",
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [],
+         "follow_up": "reset"},
+    ),
+    (
+        "let me hear the original again",
+        {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [],
+         "follow_up": "compare"},
     ),
     (
         "what's the capital of France?",
-        {"action": "off_topic", "target_device": None, "listening_device": None, "adjustments": [], "follow_up": "none"},
+        {"action": "off_topic", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [], "follow_up": "none"},
     ),
 ]
 

@@ -66,6 +66,17 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
                 line += (f" You said \"{target['query']}\"; close alternatives are "
                          f"{', '.join(target['alternatives'])} — name one if you meant it.")
             lines.append(line)
+        elif call["tool"] == "equalize" and "band_edits" in args:
+            edits = args["band_edits"]
+            line = "As you asked, I set " + ", ".join(
+                f"{e['label']} {e['gain_db']:+.1f} dB" for e in edits) + f" ({describe_curve(next(curves))})."
+            capped = [e for e in edits if e["capped"]]
+            if capped:
+                line += " " + " ".join(
+                    f"You asked for {e['requested_gain_db']:+g} dB on {e['label']}; I capped it at "
+                    f"{e['gain_db']:+g} dB: 12 dB is the most SENSE boosts or cuts any band, to protect your "
+                    "hearing and your speakers." for e in capped)
+            lines.append(line)
         elif call["tool"] == "equalize":
             adj = next(a for a in settings["adjustments"] if a["descriptor"] == args["descriptor"])
             said = f"\"{adj['direction']} {adj['descriptor']}\""

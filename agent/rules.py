@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import re
 
-from agent.schemas import Adjustment, Intent
+from agent.schemas import Adjustment, BandEdit, Intent
 
 _AUDIO_WORDS = re.compile(
     r"\b(sound|sounds|song|track|music|audio|mix|eq|equali[sz]e|bass|treble|mids?|vocals?|"
     r"headphones?|earbuds?|earphones?|speakers?|airpods?|buds|louder|quieter|volume|tone)\b"
 )
 _FOLLOW_UPS = [
-    (re.compile(r"^(undo|go back|revert|take that back|back)\b"), "undo"),
     (re.compile(r"^(reset|start over|back to (the )?original|original)\b"), "reset"),
+    (re.compile(r"^(undo|go back|revert|take that back|back)\b"), "undo"),
+    (re.compile(r"\b(compare|a/b|before and after|hear the original|play the original)\b"), "compare"),
     (re.compile(r"^(that'?s |it'?s )?(way |a bit |a little )?too much\b|^(a (bit|little|touch|tad) )?less\b[\s.!]*$"), "less"),
     (re.compile(r"^(a (bit|little|touch|tad) |even |much |some )?more\b[\s.!]*(please)?[\s.!]*$|^not enough\b|^again\b"), "more"),
 ]
 _LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit)"
 _LOT = r"(a lot|much|way|really|very|a ton|heaps)"
-_COMPARATIVE = re.compile(r"\b([a-z]+?)(?:ier|er)\b")
+_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*db\b")
+_HZ = re.compile(r"\b(\d+(?:\.\d+)?)\s*(k)?(?:hz\b|(?<=k)\b)")
+_CUT_VERBS = re.compile(r"\b(cut|reduce|lower|drop|remove|take|down|minus|less)\b")
+_BAND_WORDS = [("low mids", "low mids"), ("low-mids", "low mids"), ("sub", "sub"), ("bass", "bass"), ("lows", "bass"),
+               ("mids", "mids"), ("midrange", "mids"), ("presence", "presence"), ("treble", "treble"),
+               ("highs", "treble"), ("air", "air")]
 _MORE = r"(?:more|boost|add|increase|raise|bring up|extra|pump up)"
 _LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|too)"
 _STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of"}
@@ -69,6 +75,7 @@ def parse(request: str) -> Intent:
                           or re.match(rf"{_LESS}|{_MORE}|{_LITTLE}|{_LOT}", target_device)):
         target_device = None
 
+    band_edits, scan = _band_edits(scan)
     adjustments: list[Adjustment] = []
     seen: set[str] = set()
     amount = _amount(text)
@@ -79,15 +86,44 @@ def parse(request: str) -> Intent:
             seen.add(word)
             adjustments.append(Adjustment(descriptor=word, direction=direction, amount=amount))
 
-    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-z]+)", text):
+    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-z]+)", scan):
         add(m.group(1), "less")
-    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-z]+)", text):
+    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-z]+)", scan):
         add(m.group(1), "more")
     for word, base in _COMMON_COMPARATIVES.items():
-        if re.search(rf"\b{word}\b", text):
-            add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", text) else "more")
+        if re.search(rf"\b{word}\b", scan):
+            add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", scan) else "more")
 
-    if not adjustments and target_device is None and not _AUDIO_WORDS.search(text):
+    if not adjustments and not band_edits and target_device is None and not _AUDIO_WORDS.search(text):
         return Intent(action="off_topic")
     return Intent(action="process", target_device=target_device, listening_device=listening_device,
-                  adjustments=adjustments)
+                  adjustments=adjustments, band_edits=band_edits)
+
+
+def has_db_value(text: str) -> bool:
+    """Whether the text names a level in dB ("3 dB", "+40db")."""
+    return _DB.search(text.lower()) is not None
+
+
+def _band_edits(text: str) -> tuple[list[BandEdit], str]:
+    """Explicit dB moves, one per clause ("cut 250 Hz by 3 dB", "+4 dB of bass"); returns them and
+    the text without those clauses (so "cut the bass by 3 dB" is not read as a descriptor too)."""
+    edits, rest = [], []
+    for clause in re.split(r",|;|\band\b|\bbut\b|\bthen\b", text):
+        db = _DB.search(clause)
+        if not db:
+            rest.append(clause)
+            continue
+        gain = float(db.group(1))
+        if not db.group(1).startswith(("+", "-")) and _CUT_VERBS.search(clause):
+            gain = -abs(gain)
+        hz = _HZ.search(_DB.sub(" ", clause))
+        if hz:
+            edits.append(BandEdit(frequency_hz=float(hz.group(1)) * (1000 if hz.group(2) else 1), gain_db=gain))
+            continue
+        band = next((name for word, name in _BAND_WORDS if re.search(rf"\b{word}\b", clause)), None)
+        if band:
+            edits.append(BandEdit(band=band, gain_db=gain))
+        else:
+            rest.append(clause)
+    return edits, " , ".join(rest)

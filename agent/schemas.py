@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 Direction = Literal["more", "less"]
 Amount = Literal["a little", "normal", "a lot"]
-FollowUp = Literal["none", "more", "less", "undo", "reset"]
+FollowUp = Literal["none", "more", "less", "undo", "reset", "compare"]
+BandName = Literal["sub", "bass", "low mids", "mids", "presence", "treble", "air"]
 
 
 class Adjustment(BaseModel):
@@ -22,6 +23,14 @@ class Adjustment(BaseModel):
     descriptor: str = Field(description="the sound word, e.g. harsh, warm, bright, bass, muddy")
     direction: Direction = Field(description="more or less of that quality")
     amount: Amount | None = Field(default=None, description="how much, only if the person said so")
+
+
+class BandEdit(BaseModel):
+    """An explicit EQ move the person named in numbers or band words ("cut 250 Hz by 3 dB")."""
+
+    frequency_hz: float | None = Field(default=None, description="centre frequency in Hz if named, e.g. 250")
+    band: BandName | None = Field(default=None, description="band word if no frequency was named")
+    gain_db: float = Field(description="dB, negative for a cut, as the person said it (not capped here)")
 
 
 class Intent(BaseModel):
@@ -33,13 +42,15 @@ class Intent(BaseModel):
         target_device: the device the person wants it to sound like, as they named it.
         listening_device: the device they listen on, if they said so.
         adjustments: tonal changes.
-        follow_up: for ``action == "follow_up"``: more, less, undo or reset.
+        band_edits: explicit EQ moves in numbers ("cut 250 Hz by 3 dB", "bass +4 dB").
+        follow_up: for ``action == "follow_up"``: more, less, undo, reset or compare (with the original).
     """
 
     action: Literal["process", "follow_up", "off_topic"]
     target_device: str | None = Field(default=None, description="device to sound like, as named")
     listening_device: str | None = Field(default=None, description="device the person listens on, if said")
     adjustments: list[Adjustment] = Field(default_factory=list)
+    band_edits: list[BandEdit] = Field(default_factory=list)
     follow_up: FollowUp = "none"
 
 

@@ -38,14 +38,32 @@ class Understanding:
 
 
 def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
-    """Drop device names the request does not contain (a small LLM sometimes copies examples)."""
+    """Keep the LLM to what the request says.
+
+    Device names the request does not contain are dropped (a small LLM sometimes copies an
+    example). Numbers are read from the text, not from the LLM: when the request holds a dB
+    value, the band edits come from the rule parser's regular expressions, and "adjustments"
+    that are really numbers ("8 kHz"), not in the text, or the band an edit already sets, are dropped.
+    """
     text = request.lower()
-    updates = {}
+    updates: dict = {}
     for key in ("target_device", "listening_device"):
         value = getattr(intent, key)
-        if value and fuzz.partial_ratio(value.lower(), text) < 70:
+        if value and value.strip().lower() in ("null", "none", ""):
+            updates[key] = None
+        elif value and fuzz.partial_ratio(value.lower(), text) < 70:
             notes.append(f"dropped {key}={value!r}: not in the request")
             updates[key] = None
+    if intent.action == "process" and rules.has_db_value(text):
+        edits = rules.parse(request).band_edits
+        if [e.model_dump() for e in edits] != [e.model_dump() for e in intent.band_edits]:
+            notes.append("band edits read from the request's numbers")
+        updates["band_edits"] = edits
+        covered = {e.band for e in edits if e.band}
+        updates["adjustments"] = [  # drop words that are really numbers, not said, or covered by an edit
+            a for a in intent.adjustments
+            if not any(ch.isdigit() for ch in a.descriptor) and a.descriptor.lower() not in covered
+            and fuzz.partial_ratio(a.descriptor.lower(), text) >= 80]
     return intent.model_copy(update=updates) if updates else intent
 
 

@@ -48,8 +48,14 @@ _JARGON = {
     "treble": "bright", "highs": "bright", "high end": "bright", "top end": "bright", "sparkle": "bright",
     "lows": "bassy", "low end": "bassy", "bottom end": "bassy", "sub": "bassy", "sub bass": "bassy",
     "mud": "muddy", "boomy": "boom", "boominess": "boom", "sibilance": "shrill", "sibilant": "shrill",
-    "air": "airy",
+    "air": "airy", "thin": "tinny", "veiled": "muffled", "tubby": "boom",
+    # German words the planner sometimes passes through untranslated (the crowd data is English/Spanish)
+    "scharf": "harsh", "dumpf": "muffled", "hell": "bright", "brillant": "bright", "bassig": "bassy",
+    "weich": "soft", "klar": "clear", "druckvoll": "punchy", "spitz": "shrill", "matschig": "muddy",
+    "luftig": "airy", "dröhnend": "boom", 
 }
+#: Below this cosine an embedding match is a guess (MiniLM puts antonyms close: "thin"→"fat").
+EMBEDDING_CONFIDENT = 0.65
 # (suffix, replacement) rules tried in order: "harshness"→"harsh", "muddier"→"muddy", "bass"→"bassy"
 _SUFFIX_RULES = (
     ("iness", "y"), ("ness", ""), ("ier", "y"), ("iest", "y"), ("ily", "y"), ("er", ""),

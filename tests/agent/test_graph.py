@@ -168,3 +168,34 @@ def test_my_device_comes_from_the_profile(rt_rules, graph, excerpt, tmp_path):
     assert "in your profile" in state["reply"]
     other = run_turn(graph, "make it sound like my airpods", excerpt, output_path=tmp_path / "q.wav")
     assert other["settings"]["target"]["name"] == "Apple AirPods"
+
+
+def test_explicit_band_edit_is_measured(graph, excerpt, tmp_path):
+    state = run_turn(graph, "cut 3 kHz by 6 dB", excerpt, output_path=tmp_path / "b.wav")
+    assert state["status"] == "processed"
+    eq = [c for c in state["plan"] if c["tool"] == "equalize"][0]
+    assert eq["args"]["filters"] == [{"type": "peaking", "frequency_hz": 3000.0, "gain_db": -6.0, "q": 1.41}]
+    original, rate = _read(excerpt)
+    out, _ = _read(state["outputs"]["audio"])
+    change = band_energy_change_db(original, out, rate)["presence"]
+    print(f"\ncut 3 kHz by 6 dB: presence {change:+.2f} dB")
+    assert -6.0 <= change <= -2.0
+
+
+def test_unsafe_gain_is_capped_and_explained(graph, excerpt, tmp_path):
+    state = run_turn(graph, "max the bass +40 dB", excerpt, output_path=tmp_path / "u.wav")
+    assert state["status"] == "processed"
+    eq = [c for c in state["plan"] if c["tool"] == "equalize"][0]
+    assert eq["args"]["filters"][0]["gain_db"] == 12.0
+    assert "+40 dB" in state["reply"] and "12 dB" in state["reply"]
+    trace = json.loads(open(state["outputs"]["trace"]).read())
+    assert max(trace["tool_facts"][k].get("max_gain_db", 0) for k in trace["tool_facts"] if "equalize" in k) <= 12.0
+
+
+def test_compare_points_at_both_files(graph, excerpt, tmp_path):
+    thread = uuid.uuid4().hex
+    first = run_turn(graph, "warmer", excerpt, thread, output_path=tmp_path / "c.wav")
+    state = run_turn(graph, "compare to the original", excerpt, thread, output_path=tmp_path / "c.wav")
+    assert state["status"] == "answer"
+    assert str(excerpt) in state["reply"] and first["outputs"]["audio"] in state["reply"]
+    assert "loudness-matched" in state["reply"]

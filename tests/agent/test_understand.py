@@ -86,3 +86,15 @@ def test_rule_parser(request_text, expected):
 def test_rule_parser_follow_ups(text, kind):
     intent = parse(text)
     assert intent.action == "follow_up" and intent.follow_up == kind
+
+
+def test_numbers_come_from_the_text_not_the_llm():
+    muddled = {"action": "process", "target_device": None, "listening_device": None,
+               "adjustments": [{"descriptor": "bass", "direction": "more", "amount": "a lot"},
+                               {"descriptor": "gain_db", "direction": "more", "amount": None},
+                               {"descriptor": "8 kHz", "direction": "more", "amount": None}],
+               "band_edits": [{"frequency_hz": None, "band": "bass", "gain_db": 4}], "follow_up": "none"}
+    u = understand("max the bass +40 dB", FakeLLM([json.dumps(muddled)]))
+    assert [(e.band, e.gain_db) for e in u.intent.band_edits] == [("bass", 40.0)]
+    assert u.intent.adjustments == []
+    assert "band edits read from the request's numbers" in u.notes
