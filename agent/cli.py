@@ -183,6 +183,23 @@ def feedback(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Conversation YAML files or folders (default: eval/conversations).")] = None,
+    report: Annotated[Path, typer.Option("--report", help="Folder for report.json, report.md and report.png.")] = Path("out/eval"),
+    min_pass: Annotated[float, typer.Option("--min-pass", help="Exit non-zero when the turn pass rate is below this.")] = 0.8,
+    fast: Annotated[bool, typer.Option("--fast", help="Only the conversations marked fast: true.")] = False,
+    model: ModelOpt = None,
+    llm_url: UrlOpt = None,
+) -> None:
+    """Run scripted conversations against the real agent and score plan, audio and latency."""
+    from eval.harness import eval_command
+
+    with _one_line_errors():
+        code = eval_command(paths, llm_url=llm_url, model=model, report_dir=report, min_pass=min_pass, fast=fast)
+    raise typer.Exit(code)
+
+
 @devices_app.command("search")
 def devices_search(
     text: Annotated[str, typer.Argument(help="A device name as you would say it, e.g. 'airpods pro 2'.")],

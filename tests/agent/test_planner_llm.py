@@ -34,6 +34,8 @@ CASES = [
     ("make it more airy", "process", None, [("airy", "more")]),
     ("could you make it sound less tinny", "process", None, [("tinny", "less")]),
     ("hazlo más cálido", "process", None, [("warm", "more")]),
+    ("mach es weniger scharf", "process", None, [("harsh", "less")]),
+    ("go back to the original", "follow_up", None, []),
 ]
 
 
