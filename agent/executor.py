@@ -127,7 +127,7 @@ def check(execution: Execution, original: np.ndarray, sample_rate: int, ceiling_
 
     Returns:
         ``(measurements, checks)``: measurements has ``lufs_in``, ``lufs_out``, ``true_peak_dbtp``,
-        ``band_energy_change_db`` (band → dB, relative to the broadband change); each check is
+        ``band_energy_change_db`` (band → dB, against the median band change); each check is
         ``{name, expected, measured, ok}``.
     """
     fin = execution.facts["finalize"]

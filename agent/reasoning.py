@@ -91,7 +91,7 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
     bands = measurements["band_energy_change_db"]
     changed = ", ".join(f"{_band_label(b)} {bands[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(bands[b]) >= 0.5)
     lines.append(
-        f"Measured on the output, relative to the overall level: {changed or 'no band moved by 0.5 dB or more'}"
+        f"Measured on the output (each band against the median band, so level changes cancel): {changed or 'no band moved by 0.5 dB or more'}"
         + (f"; loudness {measurements['lufs_in']:.1f} LUFS in, {measurements['lufs_out']:.1f} LUFS out; "
            f"true peak {measurements['true_peak_dbtp']:.1f} dBTP."))
     failed = [c for c in checks if not c["ok"]]
