@@ -6,7 +6,7 @@ DATA   ?= $(or $(SENSE_DATA_DIR),../shared/data)
 DEMO_TRACK   ?= $(DATA)/music/Kevin_MacLeod_-_Vibe_Ace.hq.ogg
 DEMO_REQUEST ?= make this sound like it's on my AirPods, less harsh
 
-.PHONY: setup demo test bench eval clean-out
+.PHONY: setup demo test bench eval app clean-out
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ test: setup
 
 bench: setup
 	$(PY) -m eval.bench
+	$(PY) app.py --bench --no-llm
+
+app: setup
+	$(PY) app.py $(APP_ARGS)
 
 eval: setup
 	$(VENV)/bin/sense eval --report out/eval

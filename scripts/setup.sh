@@ -10,6 +10,18 @@ PYTHON=${PYTHON:-python3}
 VENV=.venv
 PIP="$VENV/bin/pip --disable-pip-version-check"
 
+# Debian packages: Chromium for the browser tests (no browser is downloaded at run time), emoji font
+# for readable screenshots.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
+  if [ "$SUDO" != none ]; then
+    echo "==> installing chromium (Debian) for the browser tests"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+  else
+    echo "==> note: chromium is not installed and apt-get needs root; the browser tests will be skipped"
+  fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "==> creating $VENV"
   "$PYTHON" -m venv "$VENV"
