@@ -21,7 +21,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from rapidfuzz import fuzz, process
 
-from agent import executor, outputs, planner
+from agent import executor, outputs, planner, rules
 from agent.reasoning import explain
 from agent.runtime import Runtime
 from agent.schemas import Intent, ToolCall
@@ -189,9 +189,16 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                 return finish(settings=settings, undo_stack=undo_stack)
             if intent.follow_up == "compare":
                 return finish(status="answer", reply=_compare_reply(state))
-            if previous is None or not (previous["adjustments"] or previous.get("band_edits")):
+            if previous is not None and (previous["adjustments"] or previous.get("band_edits")):
+                return finish(settings=planner.scale_settings(previous, intent.follow_up),
+                              undo_stack=[*undo_stack, previous])
+            reread = rules.parse(state["request"])  # "it's too boomy" is no follow-up when nothing came before
+            if reread.action != "process" or not (reread.adjustments or reread.band_edits):
                 return finish(status="answer", reply="There is no tone change to make stronger or weaker yet. " + EMPTY_REPLY)
-            return finish(settings=planner.scale_settings(previous, intent.follow_up), undo_stack=[*undo_stack, previous])
+            intent = reread
+            update["understanding"] = {**state["understanding"], "intent": intent.model_dump(),
+                                       "notes": [*state["understanding"]["notes"],
+                                                 "nothing to follow up yet: re-read with the rule-based parser"]}
 
         target = listening = None
         if intent.target_device:

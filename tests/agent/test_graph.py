@@ -199,3 +199,23 @@ def test_compare_points_at_both_files(graph, excerpt, tmp_path):
     assert state["status"] == "answer"
     assert str(excerpt) in state["reply"] and first["outputs"]["audio"] in state["reply"]
     assert "loudness-matched" in state["reply"]
+
+
+def test_follow_up_word_with_nothing_before_is_read_as_a_request(rt_rules, excerpt, tmp_path):
+    """An LLM may read "it's too boomy" as the follow-up "less"; with no result yet it is a request."""
+    import json as _json
+
+    class TooEager:
+        name, load_seconds = "fake", 0.0
+
+        def complete_json(self, messages, schema, max_tokens=200):
+            return _json.dumps({"action": "follow_up", "target_device": None, "listening_device": None,
+                                "adjustments": [], "band_edits": [], "follow_up": "less"})
+
+    from agent.runtime import Runtime
+
+    rt = Runtime(rt_rules.store, rt_rules.devices, rt_rules.prior, rt_rules.prefs, TooEager())
+    state = run_turn(build_graph(rt), "it's too boomy", excerpt, output_path=tmp_path / "b.wav")
+    assert state["status"] == "processed"
+    assert [(a["descriptor"], a["direction"]) for a in state["settings"]["adjustments"]] == [("boom", "less")]
+    assert "re-read with the rule-based parser" in state["understanding"]["notes"][-1]
