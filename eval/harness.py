@@ -83,6 +83,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -1146,6 +1147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-audio-s", type=float, default=None, help="cap each conversation's audio (seconds)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the temporary audio folder is removed
     return eval_command(args.paths or None, args.llm_url, args.model, args.report_dir, args.min_pass, args.fast,
                         use_llm=not args.no_llm, max_audio_s=args.max_audio_s, progress=not args.no_progress)
 
