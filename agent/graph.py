@@ -257,7 +257,7 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         paths = outputs.output_paths(state["input_path"], state.get("output_path"))
         outputs.write_audio_output(paths["audio"], ex.samples, source.sample_rate)
         audio.put(f"out:{paths['audio']}", Audio(ex.samples, source.sample_rate, paths["audio"]))
-        facts = {"tools": {k: v for k, v in ex.facts.items()}, "seconds": ex.seconds,
+        facts = {"tools": ex.facts, "seconds": ex.seconds,
                  "stage_curves": {k: v.tolist() for k, v in ex.stage_curves.items()},
                  "fr_curves": {k: v.tolist() for k, v in ex.fr_curves.items()},
                  "applied_db": ex.applied_db.tolist(), "sample_rate": source.sample_rate,
@@ -269,9 +269,8 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         start = time.perf_counter()
         source = audio.load(state["input_path"])
         out = audio.get(f"out:{state['outputs']['audio']}")
-        ex = executor.Execution(out.samples, {}, {}, np.asarray(state["facts"]["applied_db"]),
-                                state["facts"]["tools"])
-        ex.stage_curves = {k: np.asarray(v) for k, v in state["facts"]["stage_curves"].items()}
+        ex = executor.Execution(out.samples, {k: np.asarray(v) for k, v in state["facts"]["stage_curves"].items()},
+                                {}, np.asarray(state["facts"]["applied_db"]), state["facts"]["tools"])
         measurements, checks = executor.check(ex, source.samples, source.sample_rate,
                                                state["plan"][-1]["args"]["ceiling_dbtp"])
         return {"measurements": measurements, "checks": checks, "timings_s": _timed(state, "check", start)}
