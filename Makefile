@@ -23,6 +23,7 @@ test: setup
 
 bench: setup
 	$(PY) -m eval.bench
+	$(PY) -m demt.bench
 	$(PY) app.py --bench --no-llm
 
 app: setup

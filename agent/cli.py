@@ -16,11 +16,14 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from demt.cli import app as demt_app
+
 app = typer.Typer(help="SENSE: plain-language requests in, processed audio and reasoning out.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 devices_app = typer.Typer(help="Look up devices in the frequency-response store; register the ones you own.",
                           no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
+app.add_typer(demt_app, name="demt")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
