@@ -1,0 +1,148 @@
+"""tools.separate: stems sum to the mix, each stem gets the sound it should, chunking, demucs loading."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from tests.conftest import rms_db
+from tools import separate as sep
+from tools.separate import STEMS, SeparationError, separate
+
+RATE = 44100
+
+
+def _energy_share_db(stems: dict[str, np.ndarray], name: str) -> float:
+    """Energy of one stem relative to all stems' energy, dB."""
+    total = sum(float(np.sum(s.astype(np.float64) ** 2)) for s in stems.values())
+    return 10 * np.log10(float(np.sum(stems[name].astype(np.float64) ** 2)) / total)
+
+
+def _tone(freq: float, seconds: float, harmonics: int = 4) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return sum(np.sin(2 * np.pi * freq * k * t) / k for k in range(1, harmonics + 1)).astype(np.float32) * 0.1
+
+
+def test_musdb_stems_sum_to_the_mix_below_minus_60_db(data_dir):
+    mix, rate = sf.read(data_dir / "stems/musdb_sample/mix_sum.wav", dtype="float32")
+    out = separate(mix.T, rate, "classical")
+    residual = sum(out.stems.values()) - mix.T
+    assert rms_db(residual) - rms_db(mix) < -60.0
+    assert {k: v.shape for k, v in out.stems.items()} == {k: mix.T.shape for k in STEMS}
+    assert out.method == "classical"
+
+
+def test_classical_puts_each_kind_of_sound_in_its_stem():
+    seconds = 6.0
+    n = int(seconds * RATE)
+    bass = _tone(55.0, seconds, harmonics=1)  # sustained 55 Hz, centre
+    voice = _tone(440.0, seconds)  # sustained harmonic tone in the vocal band, centre
+    clicks = np.zeros(n, dtype=np.float32)
+    clicks[:: RATE // 4] = 0.8  # broadband hits, 4 per second
+    guitar = _tone(660.0, seconds)  # harmonic, hard left
+    cases = {
+        "bass": np.stack([bass, bass]),
+        "vocals": np.stack([voice, voice]),
+        "drums": np.stack([clicks, clicks]),
+        "other": np.stack([guitar, np.zeros_like(guitar)]),
+    }
+    for stem, audio in cases.items():
+        out = separate(audio, RATE, "classical").stems
+        assert _energy_share_db(out, stem) > -1.5, (stem, {k: round(_energy_share_db(out, k), 1) for k in out})
+
+
+def test_long_input_is_chunked_and_still_sums_to_the_mix(monkeypatch):
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal((2, int(7.3 * RATE))) * 0.1).astype(np.float32)
+    monkeypatch.setattr(sep, "CHUNK_SECONDS", 2.0)
+    spans = sep._crossfades(audio.shape[1], RATE, 2.0, sep.OVERLAP_SECONDS)
+    assert len(spans) == 7  # 2 s chunks, 1 s crossfades
+    coverage = np.zeros(audio.shape[1])
+    for start, stop, w in spans:
+        coverage[start:stop] += w
+    np.testing.assert_allclose(coverage, 1.0, atol=1e-6)
+    calls = []
+    split = sep._classical_split
+    monkeypatch.setattr(sep, "_classical_split", lambda chunk, rate: calls.append(chunk.shape[1]) or split(chunk, rate))
+    out = separate(audio, RATE, "classical").stems
+    assert len(calls) == 7 and max(calls) == 2 * RATE
+    assert rms_db(sum(out.values()) - audio) - rms_db(audio) < -60.0
+
+
+def test_mono_and_other_rates_keep_their_shape():
+    audio = _tone(300.0, 2.0)[None, :]
+    out = separate(audio, RATE, "classical").stems
+    assert all(v.shape == (1, audio.shape[1]) for v in out.values())
+    low = _tone(200.0, 2.0)[None, : 2 * 22050]
+    assert separate(low, 22050, "classical").stems["vocals"].shape == low.shape
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(SeparationError, match="finite"):
+        separate(np.full((2, 100), np.nan, dtype=np.float32), RATE)
+
+
+@pytest.fixture
+def no_demucs_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("SENSE_DEMUCS_MODEL", raising=False)
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub" / "checkpoints"
+    torch.hub.set_dir(old)
+
+
+def test_without_weights_auto_is_classical_and_demucs_says_how_to_get_them(no_demucs_cache):
+    method, why = sep.choose_method("auto")
+    assert method == "classical" and "no HTDemucs weights" in why
+    with pytest.raises(SeparationError) as info:
+        separate(np.zeros((2, RATE), dtype=np.float32), RATE, "demucs")
+    message = str(info.value)
+    assert sep.HTDEMUCS_URL in message and str(no_demucs_cache) in message and "SENSE_DEMUCS_MODEL" in message
+    with pytest.raises(SeparationError, match="not found"):
+        separate(np.zeros((2, RATE), dtype=np.float32), RATE, "demucs", model=no_demucs_cache / "missing.th")
+
+
+@pytest.fixture(scope="module")
+def tiny_htdemucs(tmp_path_factory):
+    """A randomly initialised HTDemucs (363 k parameters) saved as demucs saves its models."""
+    from tools.demucs_compat import load_demucs
+
+    load_demucs()
+    from demucs.htdemucs import HTDemucs
+    from demucs.states import serialize_model
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = HTDemucs(sources=["drums", "bass", "other", "vocals"], audio_channels=2, samplerate=RATE, segment=2,
+                         channels=8, depth=4, t_layers=1, t_heads=2, bottom_channels=0)
+    path = tmp_path_factory.mktemp("demucs") / "tiny-htdemucs.th"
+    torch.save(serialize_model(model, OmegaConf.create({}), half=False), path)
+    return path
+
+
+def test_demucs_backend_loads_a_checkpoint_and_separates(tiny_htdemucs, monkeypatch, no_demucs_cache):
+    monkeypatch.setenv("SENSE_DEMUCS_MODEL", str(tiny_htdemucs))
+    assert sep.choose_method("auto")[0] == "demucs"
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal((1, int(2.5 * 22050))) * 0.1).astype(np.float32)  # mono, 22.05 kHz: adapted both ways
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = separate(audio, 22050)
+    assert out.method == "demucs" and out.model == str(tiny_htdemucs)
+    assert all(v.shape == audio.shape for v in out.stems.values())
+    assert rms_db(sum(out.stems.values()) - audio) - rms_db(audio) < -60.0
+    # the random network's estimates are not the mixture split evenly: the model really ran
+    assert abs(rms_db(out.stems["vocals"]) - rms_db(out.stems["drums"])) > 0.01
+
+
+def test_a_file_that_is_not_a_demucs_model_gets_one_line(tmp_path):
+    bad = tmp_path / "bad.th"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(SeparationError, match="is not a demucs model"):
+        separate(np.zeros((2, RATE), dtype=np.float32), RATE, "demucs", model=bad)
