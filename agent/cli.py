@@ -2,7 +2,8 @@
 
 ``sense run INPUT --request TEXT`` processes one file; ``sense chat`` holds a conversation;
 ``sense devices search|list|own`` looks up and registers devices; ``sense feedback up|down``
-rates the last result. Errors print one line (no traceback) and exit non-zero.
+rates the last result; ``sense separate INPUT`` writes the stems; ``sense demt ...`` trains and
+evaluates the learned device transfer. Errors print one line (no traceback) and exit non-zero.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ def _one_line_errors():
     from agent.models import ModelMissingError
     from knowledge.config import DataMissingError
     from tools.audio_io import AudioError
+    from tools.separate import SeparationError
 
     try:
         yield
-    except (AudioError, DataMissingError, ModelMissingError, LLMError, FileExistsError, PermissionError) as exc:
+    except (AudioError, DataMissingError, ModelMissingError, LLMError, SeparationError, FileExistsError,
+            PermissionError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1)
     except KeyboardInterrupt:
@@ -184,6 +187,51 @@ def feedback(
     except KeyError as exc:
         err.print(f"error: {exc.args[0] if exc.args else exc}")
         raise typer.Exit(1)
+
+
+def _stems_folder(input: Path, output_dir: Path | None) -> Path:
+    """The folder for the stems: OUTPUT_DIR, or a free INPUT-stems[-N] folder next to the input."""
+    if output_dir is not None:
+        return output_dir
+    base = input.with_name(input.name.split(".")[0] + "-stems")
+    folder, n = base, 0
+    while folder.exists():
+        n += 1
+        folder = base.with_name(f"{base.name}-{n}")
+    return folder
+
+
+@app.command("separate")
+def separate_(
+    input: Annotated[Path, typer.Argument(help="Audio file (wav, flac, ogg, mp3 …). It is never modified.")],
+    method: Annotated[str, typer.Option("--method", help="auto (HTDemucs when its weights are here, else classical), demucs or classical.")] = "auto",
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Folder for vocals/drums/bass/other.wav (default: INPUT-stems next to the input; existing files are never overwritten).")] = None,
+    demucs_model: Annotated[Optional[Path], typer.Option("--demucs-model", help="A demucs model file (.th); default $SENSE_DEMUCS_MODEL, then demucs's own cache.")] = None,
+) -> None:
+    """Split INPUT into vocals, drums, bass and other (32-bit float WAVs that sum to the input)."""
+    import numpy as np
+
+    from tools.audio_io import load_audio, write_audio
+    from tools.separate import STEMS, separate
+
+    if method not in ("auto", "demucs", "classical"):
+        err.print(f"[red]error:[/red] --method must be auto, demucs or classical, not {method!r}")
+        raise typer.Exit(2)
+    with _one_line_errors():
+        audio = load_audio(input)
+        folder = _stems_folder(input, output_dir)
+        paths = {stem: folder / f"{stem}.wav" for stem in STEMS}
+        taken = [str(p) for p in paths.values() if p.exists()]
+        if taken:
+            raise FileExistsError(f"{', '.join(taken)} already exist; not overwriting (choose another --output-dir)")
+        result = separate(audio.samples, audio.sample_rate, method, model=demucs_model, progress=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        mix_db = 10 * np.log10(np.mean(np.square(audio.samples, dtype=np.float64)) + 1e-20)
+        console.print(f"{result.method} backend: {result.why}")
+        for stem in STEMS:
+            write_audio(paths[stem], result.stems[stem], audio.sample_rate, subtype="FLOAT")
+            level = 10 * np.log10(np.mean(np.square(result.stems[stem], dtype=np.float64)) + 1e-20)
+            console.print(f"  {stem:6s} {level - mix_db:+6.1f} dB re mix  {paths[stem]}")
 
 
 @app.command("eval")

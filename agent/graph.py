@@ -189,11 +189,11 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                 return finish(settings=settings, undo_stack=undo_stack)
             if intent.follow_up == "compare":
                 return finish(status="answer", reply=_compare_reply(state))
-            if previous is not None and (previous["adjustments"] or previous.get("band_edits")):
+            if previous is not None and (previous["adjustments"] or previous.get("band_edits") or previous.get("stems")):
                 return finish(settings=planner.scale_settings(previous, intent.follow_up),
                               undo_stack=[*undo_stack, previous])
             reread = rules.parse(state["request"])  # "it's too boomy" is no follow-up when nothing came before
-            if reread.action != "process" or not (reread.adjustments or reread.band_edits):
+            if reread.action != "process" or not (reread.adjustments or reread.band_edits or reread.stem_edits):
                 return finish(status="answer", reply="There is no tone change to make stronger or weaker yet. " + EMPTY_REPLY)
             intent = reread
             update["understanding"] = {**state["understanding"], "intent": intent.model_dump(),
@@ -228,11 +228,15 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                 f"I don't know \"{a['asked']}\" as a sound word; the closest I know is \"{a['descriptor']}\"." for a in unsure)
                 + " Is that what you mean? Say it with that word, or describe it another way (warmer, brighter, less harsh …).")
         band_edits = planner.band_edit_settings(intent.band_edits)
-        if target is None and not adjustments and listening is None and not band_edits:
+        on_stems = any(e.operation == "tone" for e in intent.stem_edits)  # the words are about those stems only
+        stems = planner.stem_settings(intent.stem_edits, adjustments if on_stems else [])
+        if on_stems:
+            adjustments = []
+        if target is None and not adjustments and listening is None and not band_edits and not stems:
             return finish(status="answer", reply=EMPTY_REPLY)
-        settings = {**planner.merge_settings(previous, intent, target, listening, adjustments, band_edits),
+        settings = {**planner.merge_settings(previous, intent, target, listening, adjustments, band_edits, stems),
                     "request": state["request"]}
-        if settings["target"] is None and not settings["adjustments"] and not settings["band_edits"]:
+        if not planner.has_changes(settings):
             return finish(status="answer", reply=EMPTY_REPLY)
         return finish(settings=settings, undo_stack=[*undo_stack, previous])
 
@@ -296,7 +300,11 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         params = {"target": settings["target"]["name"] if settings["target"] else None,
                   "listening": settings["listening"]["name"] if settings["listening"] else None,
                   "adjustments": [{k: a[k] for k in ("descriptor", "direction", "amount")} for a in settings["adjustments"]],
-                  "band_edits": [{k: e[k] for k in ("label", "gain_db")} for e in settings.get("band_edits", [])]}
+                  "band_edits": [{k: e[k] for k in ("label", "gain_db")} for e in settings.get("band_edits", [])],
+                  "stems": {stem: {"gain_db": st["gain_db"], "mute": st["mute"], "solo": st["solo"],
+                                   "adjustments": [{k: a[k] for k in ("descriptor", "direction", "amount")}
+                                                   for a in st["adjustments"]]}
+                            for stem, st in settings.get("stems", {}).items()}}
         request = state["request"]
         if state["understanding"]["intent"]["action"] == "follow_up":  # "a bit more" alone is no request to match later
             request = f"{settings['request']} → {request}"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from agent.runtime import Runtime
-from agent.schemas import Adjustment, BandEdit, Intent, ToolCall
+from agent.schemas import Adjustment, BandEdit, Intent, StemEdit, ToolCall
 from knowledge.descriptors import AUDEALIZE_FREQS_HZ, AUDEALIZE_Q
 from tools.eq import MAX_GAIN_DB, Filter
 
@@ -34,6 +34,11 @@ BAND_FILTERS = {
 }
 #: A named frequency gets a peaking filter about one octave wide.
 NAMED_FREQUENCY_Q = 1.41
+#: Default stem level moves, dB, by operation and amount word.
+STEM_GAINS_DB = {"louder": {None: 4.0, "normal": 4.0, "a little": 2.0, "a lot": 8.0},
+                 "quieter": {None: -6.0, "normal": -6.0, "a little": -3.0, "a lot": -12.0}}
+#: Deepest stem cut short of muting, dB (boosts are capped at +12 dB like every gain).
+MAX_STEM_CUT_DB = -30.0
 
 
 def adjustment_settings(rt: Runtime, user: str, request: str, adjustments: list[Adjustment]) -> list[dict[str, Any]]:
@@ -103,8 +108,40 @@ def band_edit_settings(edits: list[BandEdit]) -> list[dict[str, Any]]:
     return settings
 
 
+def _stem_gain(gain_db: float) -> tuple[float, bool]:
+    """(capped gain, whether it was capped): +12 dB at most, MAX_STEM_CUT_DB at least."""
+    capped = float(np.clip(gain_db, MAX_STEM_CUT_DB, MAX_GAIN_DB))
+    return capped, capped != gain_db
+
+
+def stem_settings(edits: list[StemEdit], adjustments: list[dict]) -> dict[str, dict]:
+    """Per-stem settings from this request's stem edits.
+
+    Args:
+        edits: from the intent.
+        adjustments: from :func:`adjustment_settings`; they go to the stems whose operation is ``tone``.
+    Returns:
+        stem → ``{gain_db, requested_gain_db, capped, mute, solo, adjustments}``; only the keys this
+        request sets (a level move sets gain/mute/solo, a tone move sets adjustments).
+    """
+    stems: dict[str, dict] = {}
+    for edit in edits:
+        entry = stems.setdefault(edit.stem, {})
+        if edit.operation == "tone":
+            entry["adjustments"] = adjustments
+        elif edit.operation in ("mute", "solo"):
+            entry.update({"mute": edit.operation == "mute", "solo": edit.operation == "solo", "gain_db": 0.0,
+                          "requested_gain_db": 0.0, "capped": False})
+        else:
+            requested = edit.gain_db if edit.gain_db is not None else STEM_GAINS_DB[edit.operation][edit.amount]
+            requested = abs(requested) if edit.operation == "louder" else -abs(requested)
+            gain, capped = _stem_gain(requested)
+            entry.update({"gain_db": gain, "requested_gain_db": requested, "capped": capped, "mute": False, "solo": False})
+    return stems
+
+
 def merge_settings(previous: dict | None, intent: Intent, target: dict | None, listening: dict | None,
-                   adjustments: list[dict], band_edits: list[dict] = ()) -> dict:
+                   adjustments: list[dict], band_edits: list[dict] = (), stems: dict[str, dict] | None = None) -> dict:
     """New settings = previous ones updated by this request (a new device or word replaces the old).
 
     Args:
@@ -114,10 +151,12 @@ def merge_settings(previous: dict | None, intent: Intent, target: dict | None, l
         listening: resolved listening device or None.
         adjustments: from :func:`adjustment_settings`.
         band_edits: from :func:`band_edit_settings` (an edit of the same frequency or band replaces the old one).
+        stems: from :func:`stem_settings` (a stem's new level replaces its old one; its words are merged
+            like the global ones).
     """
-    settings = {"target": None, "listening": None, "adjustments": [], "band_edits": []} if previous is None else {
+    settings = {"target": None, "listening": None, "adjustments": [], "band_edits": [], "stems": {}} if previous is None else {
         "target": previous["target"], "listening": previous["listening"], "adjustments": list(previous["adjustments"]),
-        "band_edits": list(previous.get("band_edits", []))}
+        "band_edits": list(previous.get("band_edits", [])), "stems": dict(previous.get("stems", {}))}
     if target is not None:
         settings["target"] = target
     if listening is not None:
@@ -126,23 +165,40 @@ def merge_settings(previous: dict | None, intent: Intent, target: dict | None, l
         settings["adjustments"] = [a for a in settings["adjustments"] if a["descriptor"] != adj["descriptor"]] + [adj]
     for edit in band_edits:
         settings["band_edits"] = [e for e in settings["band_edits"] if e["label"] != edit["label"]] + [edit]
+    for stem, new in (stems or {}).items():
+        old = settings["stems"].get(stem, {"gain_db": 0.0, "requested_gain_db": 0.0, "capped": False, "mute": False,
+                                           "solo": False, "adjustments": []})
+        words = list(old["adjustments"])
+        for adj in new.get("adjustments", []):
+            words = [a for a in words if a["descriptor"] != adj["descriptor"]] + [adj]
+        settings["stems"][stem] = {**old, **{k: v for k, v in new.items() if k != "adjustments"}, "adjustments": words}
     return settings
 
 
+def has_changes(settings: dict | None) -> bool:
+    """Whether settings change anything (a device, a word, a band edit or a stem move)."""
+    return settings is not None and bool(settings["target"] or settings["adjustments"] or settings.get("band_edits")
+                                         or settings.get("stems"))
+
+
 def scale_settings(settings: dict, follow_up: str) -> dict:
-    """"more" / "less" follow-up: scale every word's amount and every band edit's gain (capped)."""
+    """"more" / "less" follow-up: scale every word's amount, every band edit's gain and every stem's
+    gain (capped; a mute or solo stays)."""
     factor = FOLLOW_UP_FACTORS[follow_up]
     band_edits = []
     for edit in settings.get("band_edits", []):
         flt = Filter(**{**edit["filter"], "gain_db": edit["gain_db"] * factor})
         band_edits.append({**edit, "gain_db": flt.gain_db, "filter": flt.model_dump(),
                            "capped": edit["capped"] or abs(edit["gain_db"] * factor) > MAX_GAIN_DB})
-    adjustments = [
-        {**a, "amount": float(np.clip(a["amount"] * factor, 0.0, MAX_AMOUNT)),
-         "amount_source": f"{a['amount_source']}, then × {factor:g} (\"{follow_up}\")"}
-        for a in settings["adjustments"]
-    ]
-    return {**settings, "adjustments": adjustments, "band_edits": band_edits}
+    def scaled(words: list[dict]) -> list[dict]:
+        return [{**a, "amount": float(np.clip(a["amount"] * factor, 0.0, MAX_AMOUNT)),
+                 "amount_source": f"{a['amount_source']}, then × {factor:g} (\"{follow_up}\")"} for a in words]
+
+    stems = {}
+    for stem, st in settings.get("stems", {}).items():
+        gain, capped = _stem_gain(st["gain_db"] * factor)
+        stems[stem] = {**st, "gain_db": gain, "capped": st["capped"] or capped, "adjustments": scaled(st["adjustments"])}
+    return {**settings, "adjustments": scaled(settings["adjustments"]), "band_edits": band_edits, "stems": stems}
 
 
 def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: float) -> list[Filter]:
@@ -156,10 +212,32 @@ def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: flo
             for f, g in zip(AUDEALIZE_FREQS_HZ, gains) if abs(g) >= 0.05]
 
 
+def _stem_calls(rt: Runtime, stems: dict[str, dict]) -> list[ToolCall]:
+    """Separation, each stem's EQ/gain/mute/solo, then the remix."""
+    calls = [ToolCall(tool="separate", args={"method": "auto"})]
+    for stem, st in stems.items():
+        for adj in st["adjustments"]:
+            filters = descriptor_filters(rt, adj["descriptor"], adj["direction"], adj["amount"])
+            calls.append(ToolCall(tool="stem_eq", args={
+                "stem": stem, "descriptor": adj["descriptor"], "direction": adj["direction"],
+                "amount": round(adj["amount"], 3), "filters": [f.model_dump() for f in filters]}))
+        if st["mute"]:
+            calls.append(ToolCall(tool="stem_mute", args={"stem": stem}))
+        elif st["gain_db"]:
+            calls.append(ToolCall(tool="stem_gain", args={"stem": stem, "gain_db": round(st["gain_db"], 2),
+                                                          "requested_gain_db": st["requested_gain_db"],
+                                                          "capped": st["capped"]}))
+        if st["solo"]:
+            calls.append(ToolCall(tool="stem_solo", args={"stem": stem}))
+    calls.append(ToolCall(tool="remix", args={"stems": "vocals + drums + bass + other"}))
+    return calls
+
+
 def build_plan(rt: Runtime, settings: dict) -> list[ToolCall]:
-    """Concrete tool calls: device transfer, one EQ per word, one EQ for explicit band edits, then
-    loudness matching and the true-peak limiter."""
-    calls: list[ToolCall] = []
+    """Concrete tool calls: separation and per-stem moves with the remix (when a stem is named), device
+    transfer, one EQ per word, one EQ for explicit band edits, then loudness matching and the
+    true-peak limiter."""
+    calls: list[ToolCall] = _stem_calls(rt, settings["stems"]) if settings.get("stems") else []
     target, listening = settings["target"], settings["listening"]
     if target is not None:
         if listening is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from agent.schemas import Intent
+
 SYSTEM = (
     "You read requests to an audio assistant and extract their meaning as JSON. "
     "action: 'process' when the person wants the audio changed (a device sound and/or tone), "
@@ -17,6 +19,10 @@ SYSTEM = (
     "Write descriptors in English, translating other languages. "
     "band_edits: only when the person gives a number of dB: frequency_hz if they name one, else band "
     "(sub, bass, low mids, mids, presence, treble, air), and gain_db as said (negative for cut/reduce). "
+    "stem_edits: only when they name a part of the mix: vocals (voice, singer), drums (percussion), "
+    "bass (bass guitar, bass line; plain 'more bass' is a tone word, not a stem) or other (guitars, piano, keys, synths); "
+    "operation louder, quieter, mute (remove it; 'karaoke' or 'instrumental' mutes vocals), solo (only that part; "
+    "'a cappella' solos vocals), or tone when the tone words are about that part only. "
     "follow_up 'compare' when they want to hear or compare with the original. "
     "Never invent a device, word or number the person did not say."
 )
@@ -51,6 +57,20 @@ EXAMPLES: list[tuple[str, dict]] = [
         {"action": "process", "target_device": None, "listening_device": None, "adjustments": [],
          "band_edits": [{"frequency_hz": 300, "band": None, "gain_db": -2},
                         {"frequency_hz": None, "band": "treble", "gain_db": 3}], "follow_up": "none"},
+    ),
+    (
+        "make the vocals less harsh",
+        {"action": "process", "adjustments": [{"descriptor": "harsh", "direction": "less", "amount": None}],
+         "stem_edits": [{"stem": "vocals", "operation": "tone"}]},
+    ),
+    (
+        "karaoke version please, and the drums a bit quieter",
+        {"action": "process", "stem_edits": [{"stem": "vocals", "operation": "mute"},
+                                             {"stem": "drums", "operation": "quieter", "amount": "a little"}]},
+    ),
+    (
+        "turn up the bass guitar",
+        {"action": "process", "stem_edits": [{"stem": "bass", "operation": "louder"}]},
     ),
     (
         "a bit more",
@@ -90,6 +110,7 @@ def build_messages(request: str) -> list[dict]:
     messages = [{"role": "system", "content": SYSTEM}]
     for text, answer in EXAMPLES:
         messages.append({"role": "user", "content": text})
-        messages.append({"role": "assistant", "content": json.dumps(answer, separators=(",", ":"), ensure_ascii=False)})
+        full = Intent.model_validate(answer).model_dump()  # every key, in the schema's order
+        messages.append({"role": "assistant", "content": json.dumps(full, separators=(",", ":"), ensure_ascii=False)})
     messages.append({"role": "user", "content": request})
     return messages

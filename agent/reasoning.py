@@ -35,6 +35,54 @@ def describe_curve(curve_db: np.ndarray, min_db: float = 1.0) -> str:
     return ", ".join(parts) or "nearly flat"
 
 
+_STEM_TOOLS = ("separate", "stem_eq", "stem_gain", "stem_mute", "stem_solo", "remix")
+_STEM_ADJECTIVE = {"vocals": "vocal", "drums": "drum", "bass": "bass", "other": "other"}
+
+
+def _said(adj: dict) -> str:
+    said = f"\"{adj['direction']} {adj['descriptor']}\""
+    if adj["asked"].lower() != adj["descriptor"]:
+        said += f" (the crowd's word nearest to your \"{adj['asked']}\")"
+    return said
+
+
+def _stem_line(tool: str, args: dict, settings: dict, facts: dict, stage: dict | None, curves) -> str:
+    """One sentence per separation/per-stem step."""
+    stems = facts.get("stems", {})
+    if tool == "separate":
+        backend = "HTDemucs" if stage["method"] == "demucs" else "classical (HPSS + mid/side)"
+        line = f"I split the mix into vocals, drums, bass and other with the {backend} backend: {stage['why']}."
+        if stage["method"] == "classical":
+            line += (" That split is rough (centre-panned instruments count as vocals; SDR in docs/SEPARATION.md), "
+                     "so neighbouring parts move a little too.")
+        return line
+    stem = args.get("stem")
+    name = f"{_STEM_ADJECTIVE.get(stem)} stem"
+    measured = stems.get(stem, {})
+    if tool == "stem_eq":
+        adj = next(a for a in settings["stems"][stem]["adjustments"] if a["descriptor"] == args["descriptor"])
+        line = (f"On the {name} only, for {_said(adj)}, I used the crowd's EQ curve at amount {args['amount']:.2f} "
+                f"from the {adj['amount_source']}: {describe_curve(next(curves))}")
+        change = measured.get("band_energy_change_db")
+        if change:
+            moved = ", ".join(f"{_band_label(b)} {change[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(change[b]) >= 0.5)
+            line += f"; measured on the stem: {moved or 'no band moved by 0.5 dB or more'}"
+        return line + "."
+    if tool == "stem_gain":
+        line = f"The {name} {args['gain_db']:+.1f} dB"
+        if "level_change_db" in measured:
+            line += f" (its level measures {measured['level_change_db']:+.1f} dB)"
+        if args["capped"]:
+            line += (f"; you asked for {args['requested_gain_db']:+g} dB, capped at {args['gain_db']:+g} dB to protect "
+                     "your hearing")
+        return line + "."
+    if tool == "stem_mute":
+        return f"I removed the {name}" + (" (karaoke)." if stem == "vocals" else ".")
+    if tool == "stem_solo":
+        return f"I kept only the {name}" + (" (a cappella)." if stem == "vocals" else ", muting the others.")
+    return "Then I summed the stems again (they sum to the original mix when nothing is changed)."
+
+
 def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[str, np.ndarray],
             measurements: dict, checks: list[dict]) -> str:
     """The reasoning text for a processed turn.
@@ -66,6 +114,8 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
                 line += (f" You said \"{target['query']}\"; close alternatives are "
                          f"{', '.join(target['alternatives'])} — name one if you meant it.")
             lines.append(line)
+        elif call["tool"] in _STEM_TOOLS:
+            lines.append(_stem_line(call["tool"], args, settings, facts, facts.get(f"{i}:{call['tool']}"), curves))
         elif call["tool"] == "equalize" and "band_edits" in args:
             edits = args["band_edits"]
             line = "As you asked, I set " + ", ".join(
@@ -79,9 +129,7 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
             lines.append(line)
         elif call["tool"] == "equalize":
             adj = next(a for a in settings["adjustments"] if a["descriptor"] == args["descriptor"])
-            said = f"\"{adj['direction']} {adj['descriptor']}\""
-            if adj["asked"].lower() != adj["descriptor"]:
-                said += f" (the crowd's word nearest to your \"{adj['asked']}\")"
+            said = _said(adj)
             f = facts[f"{i}:equalize"]
             lines.append(
                 f"For {said}, I used the crowd's EQ curve for that word at amount "

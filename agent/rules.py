@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agent.schemas import Adjustment, BandEdit, Intent
+from agent.schemas import Adjustment, BandEdit, Intent, StemEdit
 
 _AUDIO_WORDS = re.compile(
     r"\b(sound|sounds|song|track|music|audio|mix|eq|equali[sz]e|bass|treble|mids?|vocals?|"
@@ -45,6 +45,86 @@ _COMMON_COMPARATIVES = {"warmer": "warm", "brighter": "bright", "darker": "dark"
                         "deeper": "deep", "heavier": "heavy", "lighter": "light", "sharper": "sharp", "mellower": "mellow"}
 
 
+#: Words that name a stem, checked in this order (so "bass guitar" is bass, not other).
+_STEM_CUES = [
+    ("bass", r"bass ?guitars?|bass ?lines?|bass parts?|bass stem|bass track|bass player|bassist"),
+    ("vocals", r"vocals?|voices?|singers?|singing|lead vocals?|vox"),
+    ("drums", r"drums?|drum kit|percussion"),
+    ("other", r"guitars?|pianos?|keys|keyboards?|synths?|strings|accompaniment"),
+]
+_KARAOKE = re.compile(r"\b(karaoke|instrumental|minus one|sing-?along)\b")
+_A_CAPPELLA = re.compile(r"\b(a ?cap+el+a|acapella)\b")
+_STEM_MUTE = re.compile(r"\b(mute|remove|no|without|get rid of|kill|take out|cut out|strip|lose|drop)\b")
+_STEM_SOLO = re.compile(r"\b(solo|only|just|isolate|isolated|by (it|them)sel(f|ves)|on (its|their) own)\b")
+_STEM_LOUDER = re.compile(r"\b(louder|up|boost|raise|more|increase|forward|front|pump|too (quiet|soft|low)|buried)\b")
+_STEM_QUIETER = re.compile(r"\b(quieter|softer|down|lower|reduce|less|decrease|back|tame|too (loud|much|high)|overpowering)\b")
+_LEVEL_WORDS = {"loud", "louder", "quiet", "quieter", "soft", "softer", "up", "down", "volume", "level", "much", "low", "high"}
+
+
+def names_stem(text: str, stem: str) -> bool:
+    """Whether the text names ``stem`` (its words, or "karaoke"/"a cappella" for vocals)."""
+    text = text.lower()
+    if stem == "vocals" and (_KARAOKE.search(text) or _A_CAPPELLA.search(text)):
+        return True
+    return any(re.search(rf"\b(?:{cue})\b", text) for name, cue in _STEM_CUES if name == stem)
+
+
+def _stem_of(clause: str) -> tuple[str | None, str]:
+    """The stem a clause names and the clause without that word."""
+    for stem, cue in _STEM_CUES:
+        m = re.search(rf"\b(?:the\s+)?(?:{cue})\b", clause)
+        if m:
+            return stem, (clause[: m.start()] + " " + clause[m.end():]).strip()
+    return None, clause
+
+
+def _is_tone(rest: str) -> bool:
+    """Whether a stem clause (without its stem word) asks for a change of tone ("less harsh", "brighter")."""
+    if any(re.search(rf"\b{word}\b", rest) for word in _COMMON_COMPARATIVES):
+        return True
+    return any(m.group(1) not in _LEVEL_WORDS and m.group(1) not in _STOP
+               for m in re.finditer(rf"\b(?:{_LESS}|{_MORE})\s+(?:the\s+|some\s+)?([a-z]+)", rest))
+
+
+def _stem_edits(text: str) -> tuple[list[StemEdit], str]:
+    """Moves on stems ("quieter drums", "karaoke", "make the vocals less harsh"); returns them and the
+    text without the level clauses (tone clauses stay, so their words are read as adjustments)."""
+    edits: list[StemEdit] = []
+    if _KARAOKE.search(text):
+        edits.append(StemEdit(stem="vocals", operation="mute"))
+    elif _A_CAPPELLA.search(text):
+        edits.append(StemEdit(stem="vocals", operation="solo"))
+    rest, waiting = [], []
+    for clause in re.split(r",|;|\band\b|\bbut\b|\bthen\b", text):
+        stem, without = _stem_of(clause)
+        if stem is None or any(e.stem == stem for e in edits):
+            rest.append(clause)
+            continue
+        db = _DB.search(clause)
+        gain = float(db.group(1)) if db else None
+        if _STEM_MUTE.search(without):
+            op = "mute"
+        elif _STEM_SOLO.search(without):
+            op = "solo"
+        elif _is_tone(without):
+            edits.append(StemEdit(stem=stem, operation="tone", amount=_amount(clause)))
+            rest.append(without)
+            continue
+        elif _STEM_QUIETER.search(without) or (gain is not None and (gain < 0 or _CUT_VERBS.search(without))):
+            op = "quieter"
+        elif _STEM_LOUDER.search(without) or gain is not None:
+            op = "louder"
+        else:
+            waiting.append(stem)  # "the drums and the bass guitar quieter": takes the next clause's move
+            continue
+        if gain is not None:
+            gain = -abs(gain) if op == "quieter" else abs(gain)
+        for s in [*waiting, stem]:
+            edits.append(StemEdit(stem=s, operation=op, amount=_amount(clause), gain_db=gain))
+        waiting = []
+    return edits, " , ".join(rest)
+
+
 def _amount(text: str) -> str | None:
     if re.search(_LITTLE, text):
         return "a little"
@@ -75,6 +155,7 @@ def parse(request: str) -> Intent:
                           or re.match(rf"{_LESS}|{_MORE}|{_LITTLE}|{_LOT}", target_device)):
         target_device = None
 
+    stem_edits, scan = _stem_edits(scan)
     band_edits, scan = _band_edits(scan)
     adjustments: list[Adjustment] = []
     seen: set[str] = set()
@@ -94,10 +175,10 @@ def parse(request: str) -> Intent:
         if re.search(rf"\b{word}\b", scan):
             add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", scan) else "more")
 
-    if not adjustments and not band_edits and target_device is None and not _AUDIO_WORDS.search(text):
+    if not adjustments and not band_edits and not stem_edits and target_device is None and not _AUDIO_WORDS.search(text):
         return Intent(action="off_topic")
     return Intent(action="process", target_device=target_device, listening_device=listening_device,
-                  adjustments=adjustments, band_edits=band_edits)
+                  adjustments=adjustments, band_edits=band_edits, stem_edits=stem_edits)
 
 
 def has_db_value(text: str) -> bool:

@@ -15,6 +15,8 @@ Direction = Literal["more", "less"]
 Amount = Literal["a little", "normal", "a lot"]
 FollowUp = Literal["none", "more", "less", "undo", "reset", "compare"]
 BandName = Literal["sub", "bass", "low mids", "mids", "presence", "treble", "air"]
+StemName = Literal["vocals", "drums", "bass", "other"]
+StemOperation = Literal["louder", "quieter", "mute", "solo", "tone"]
 
 
 class Adjustment(BaseModel):
@@ -33,6 +35,16 @@ class BandEdit(BaseModel):
     gain_db: float = Field(description="dB, negative for a cut, as the person said it (not capped here)")
 
 
+class StemEdit(BaseModel):
+    """Something done to one stem of the mix: "quieter drums", "karaoke" (mute vocals), "make the
+    vocals less harsh" (``tone``: this request's adjustments apply to that stem only)."""
+
+    stem: StemName = Field(description="vocals, drums, bass (the bass instrument) or other (guitars, keys, ...)")
+    operation: StemOperation = Field(description="louder, quieter, mute, solo, or tone (the adjustments apply to it)")
+    amount: Amount | None = Field(default=None, description="how much, only if the person said so")
+    gain_db: float | None = Field(default=None, description="dB, only if the person gave a number")
+
+
 class Intent(BaseModel):
     """What a request means, as extracted by the planner LLM (or the rule-based parser).
 
@@ -43,6 +55,7 @@ class Intent(BaseModel):
         listening_device: the device they listen on, if they said so.
         adjustments: tonal changes.
         band_edits: explicit EQ moves in numbers ("cut 250 Hz by 3 dB", "bass +4 dB").
+        stem_edits: moves on one stem of the mix (needs source separation).
         follow_up: for ``action == "follow_up"``: more, less, undo, reset or compare (with the original).
     """
 
@@ -51,13 +64,15 @@ class Intent(BaseModel):
     listening_device: str | None = Field(default=None, description="device the person listens on, if said")
     adjustments: list[Adjustment] = Field(default_factory=list)
     band_edits: list[BandEdit] = Field(default_factory=list)
+    stem_edits: list[StemEdit] = Field(default_factory=list)
     follow_up: FollowUp = "none"
 
 
 class ToolCall(BaseModel):
     """One step of a plan: a tool name and its concrete arguments (JSON-serialisable)."""
 
-    tool: Literal["device_transfer", "equalize", "finalize"]
+    tool: Literal["separate", "stem_eq", "stem_gain", "stem_mute", "stem_solo", "remix",
+                  "device_transfer", "equalize", "finalize"]
     args: dict[str, Any]
 
 

@@ -54,6 +54,16 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
         elif value and fuzz.partial_ratio(value.lower(), text) < 70:
             notes.append(f"dropped {key}={value!r}: not in the request")
             updates[key] = None
+    if intent.stem_edits:
+        kept = [e for e in intent.stem_edits if rules.names_stem(text, e.stem)]
+        if len(kept) < len(intent.stem_edits):
+            notes.append("dropped stem edits whose stem the request does not name: "
+                         + ", ".join(e.stem for e in intent.stem_edits if e not in kept))
+        said = {e.stem: e.gain_db for e in rules.parse(request).stem_edits}
+        kept = [e.model_copy(update={"gain_db": said.get(e.stem)}) for e in kept]  # dB from the text only
+        stems = {e.stem for e in kept}
+        updates["stem_edits"] = kept
+        updates["adjustments"] = [a for a in intent.adjustments if a.descriptor.lower() not in stems | {"vocal", "drum"}]
     if intent.action == "process" and rules.has_db_value(text):
         edits = rules.parse(request).band_edits
         if [e.model_dump() for e in edits] != [e.model_dump() for e in intent.band_edits]:
@@ -61,7 +71,7 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
         updates["band_edits"] = edits
         covered = {e.band for e in edits if e.band}
         updates["adjustments"] = [  # drop words that are really numbers, not said, or covered by an edit
-            a for a in intent.adjustments
+            a for a in updates.get("adjustments", intent.adjustments)
             if not any(ch.isdigit() for ch in a.descriptor) and a.descriptor.lower() not in covered
             and fuzz.partial_ratio(a.descriptor.lower(), text) >= 80]
     return intent.model_copy(update=updates) if updates else intent

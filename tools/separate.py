@@ -41,7 +41,7 @@ HTDEMUCS_FILE = "955717e8-8726e21a.th"
 HTDEMUCS_URL = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/" + HTDEMUCS_FILE
 DEMUCS_HOWTO = (
     "HTDemucs weights are not on this machine (SENSE never downloads them). To use them: on a machine with "
-    f"internet, download {HTDEMUCS_URL} (or run `python -m demucs.separate` once, which caches it) and put the "
+    f"internet, download {HTDEMUCS_URL} and put the "
     f"file in {{cache}}, or point SENSE_DEMUCS_MODEL (or --demucs-model) at a demucs model file (.th)."
 )
 
@@ -116,14 +116,14 @@ def choose_method(method: Method = "auto", model: str | os.PathLike | None = Non
     if weights is None:
         if method == "demucs":
             raise SeparationError(DEMUCS_HOWTO.format(cache=_torch_hub_checkpoints()))
-        return "classical", "no HTDemucs weights on this machine, so the classical backend (HPSS + mid/side)"
+        return "classical", "no HTDemucs weights on this machine"
     from tools.demucs_compat import DemucsUnavailable, load_demucs
     try:
         load_demucs()
     except DemucsUnavailable as exc:
         if method == "demucs":
             raise SeparationError(str(exc)) from exc
-        return "classical", f"HTDemucs weights found but {exc}; classical backend"
+        return "classical", f"HTDemucs weights found but {exc}"
     return "demucs", f"HTDemucs weights found ({weights.name})"
 
 
