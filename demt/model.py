@@ -32,10 +32,10 @@ class DemtConfig:
 
     sample_rate: int = 44100
     n_fft: int = 2048
-    hop: int = 512
+    hop: int = 1024
     embed_dim: int = 64
     cond_dim: int = 128
-    freq_channels: list[int] = field(default_factory=lambda: [24, 48, 96])
+    freq_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
     time_channels: list[int] = field(default_factory=lambda: [8, 16, 32, 64])
     stride: int = 4
     kernel: int = 8
@@ -43,13 +43,15 @@ class DemtConfig:
     heads: int = 4
     transformer_layers: int = 1
     film: bool = True
+    film_per_frequency: bool = True  # FiLM gamma/beta per (channel, frequency band) instead of per channel
+    embedder: str = "curve"  # 'curve' (demt.devices.encode_curve) or 'vlm:<path>' (demt.vlm)
     segment_seconds: float = 1.5
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-SMALL = DemtConfig()
+SMALL = DemtConfig(film_per_frequency=True, hop=1024)
 """Trains on 2 CPU cores in under an hour (the shipped checkpoint)."""
 LARGE = DemtConfig(freq_channels=[48, 96, 192, 384], time_channels=[16, 32, 64, 128], d_model=384,
                    heads=8, transformer_layers=4, cond_dim=256, segment_seconds=4.0)
@@ -63,18 +65,21 @@ class FiLM(nn.Module):
     forever (the no-FiLM ablation: the model gets no device information).
     """
 
-    def __init__(self, cond_dim: int, channels: int, enabled: bool = True):
+    def __init__(self, cond_dim: int, channels: int, enabled: bool = True, bins: int = 1):
         super().__init__()
-        self.enabled = enabled
-        self.proj = nn.Linear(cond_dim, 2 * channels)
+        self.enabled, self.channels, self.bins = enabled, channels, bins
+        self.proj = nn.Linear(cond_dim, 2 * channels * bins)
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if not self.enabled:
             return h
-        gamma, beta = self.proj(cond).chunk(2, dim=-1)  # (B, C) each
-        shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
+        gamma, beta = self.proj(cond).chunk(2, dim=-1)  # (B, C * bins) each
+        if self.bins > 1:  # per (channel, frequency band): (B, C, F, 1)
+            shape = (h.shape[0], self.channels, self.bins, 1)
+        else:
+            shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
         return h * (1 + gamma.view(shape)) + beta.view(shape)
 
 
@@ -122,10 +127,12 @@ class DemtModel(nn.Module):
         chans = [2] + list(cfg.freq_channels)
         self.f_enc = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], (k, 1), (s, 1), ((k - s) // 2, 0))
                                    for i in range(len(chans) - 1))
-        self.f_enc_film = nn.ModuleList(FiLM(cfg.cond_dim, c, cfg.film) for c in chans[1:])
+        bins = [self.n_bins // s ** (i + 1) if cfg.film_per_frequency else 1 for i in range(len(chans) - 1)]
+        self.f_enc_film = nn.ModuleList(FiLM(cfg.cond_dim, c, cfg.film, b) for c, b in zip(chans[1:], bins))
         self.f_dec = nn.ModuleList(nn.ConvTranspose2d(chans[i + 1], chans[i], (k, 1), (s, 1), ((k - s) // 2, 0))
                                    for i in reversed(range(len(chans) - 1)))
-        self.f_dec_film = nn.ModuleList(FiLM(cfg.cond_dim, c, cfg.film) for c in reversed(chans[1:-1]))
+        self.f_dec_film = nn.ModuleList(FiLM(cfg.cond_dim, c, cfg.film, b)
+                                        for c, b in zip(reversed(chans[1:-1]), reversed(bins[:-1])))
         self.freq_emb = nn.Parameter(torch.zeros(chans[1], self.n_bins // s, 1))  # learned frequency embedding
         nn.init.normal_(self.freq_emb, std=0.2)
         f_bott = self.n_bins // s ** (len(chans) - 1)

@@ -1,0 +1,88 @@
+"""Fixed prose of docs/DEMT.md (the numbers are filled in by demt.report)."""
+
+INTRO = """# DeMT: learned device-guided music transfer
+
+DeMT (arXiv 2511.17136) renders music as heard through a given device: an HTDemucs-style hybrid
+network whose frequency branch is modulated by FiLM layers driven by a device embedding. This
+page is written by `sense demt eval`; every number below was measured on this machine (2 CPU
+cores) on the **simulated** data described under "Data". The paper's numbers come from recordings
+through 6 real devices, so they are a reference point, not a like-for-like comparison: here the
+SNR ceiling is set by what the simulation adds beyond the catalogue curve (unit variation, fit,
+nonlinearity, noise), which no system that only knows the catalogue curve can predict."""
+
+METHOD = """## Method
+
+**Model** (`demt/model.py`, reads like the paper's figure): mono waveform (channels are batch
+items) -> STFT (n_fft 2048, hop 1024 in the small model) -> complex-as-channels spectrogram ->
+3 frequency-encoder layers (Conv2d, kernel 8 / stride 4 along frequency, 1024 -> 256 -> 64 -> 16
+bins) each followed by FiLM -> frequency is folded into channels, as in HTDemucs -> a
+cross-domain transformer layer (self-attention in each branch, cross-attention between them) with
+a 4-layer time-domain conv encoder -> decoders with skips and FiLM -> a complex mask on the input
+spectrogram, plus a waveform residual from the time branch. The last layer of each branch is
+zero-initialised, so the untrained model is the identity. FiLM: `h * (1 + gamma(e)) + beta(e)`;
+the small model uses gamma and beta per (channel, frequency band) of each layer
+(`film_per_frequency`), which in a first try learned the device curves faster than per-channel
+FiLM on this CPU budget. Loss: negative SNR (dB) on the waveform. `LARGE` in `demt/model.py` is
+the GPU configuration (4 frequency layers, 4 transformer layers, HTDemucs widths, 4 s segments).
+
+**Device embeddings** (`demt/devices.py`): the default curve encoder maps a response (dB on the
+FR store's 481-point grid) to 64 numbers: 1/6-octave smoothing, read at 64 log-spaced points from
+20 Hz to 20 kHz (one every 0.16 octave), divided by 10 dB. 64 is chosen because 1/6 octave is the
+DSP transfer's own smoothing, so the embedding holds everything the DSP transfer uses, and finer
+detail is below the unit-to-unit variation of real devices. It needs no weights and works for
+devices never seen. The paper's path, `demt/vlm.py`: the curve is drawn as a PNG line graph,
+passed with a short prompt through a transformers vision-language model, and the last hidden
+layer is average-pooled; it is tested with a tiny random LLaVA built from a config; point it at
+real local weights with `VLMEmbedder.from_pretrained("/path/to/Llama-3.2-11B-Vision")` and train
+with `DemtConfig(embed_dim=emb.dim, embedder="vlm:/path")` (no download ever happens at run time).
+**Embedding pool** per device: the catalogue curve, each measured unit (other oratory1990 /
+RTINGS measurements, other loudspeaker samples), the loudspeaker's on-axis curve, and 6 smooth
+perturbations (0.5 dB RMS, x2 above 4 kHz); each training example draws one. At test time the
+model gets the catalogue curve's embedding, like the DSP transfer.
+
+**Metrics**: SNR (dB) = 10 log10(sum y^2 / sum (y_hat - y)^2) on the waveform, after the filter
+pre-roll; RMSE = `eval.metrics.spectral_rmse_db`, the RMS difference in dB of the 1/6-octave
+smoothed long-term spectra over 50 Hz-16 kHz (the paper gives 0.45 with no unit we could
+reproduce, so the two RMSE columns are not comparable); STOI = pystoi at 10 kHz, in %.
+**DSP baseline**: `tools.transfer.transfer_curve(catalogue, flat)` (1/6-octave smoothing, boosts
+limited to 6 dB, cuts to 24 dB) as a minimum-phase FIR, exactly what `device_transfer` does."""
+
+RECIPE_TEXT = """## Data (simulation recipe, `demt/data.py`, saved as recipe.json with the checkpoint)
+
+- **Music**: train = Dance of the Sugar Plum Fairy, Let's Go Fishin' and the Slakh Track00001
+  multitrack song rendered from `all_src.mid` with FluidSynth + FluidR3 GM (241 s, cached);
+  validation = Hungarian Dance No. 5, trumpet loop; test = Vibe Ace and the three CC BY-NC tracks
+  (evaluation only, never trained on). Split by track. Excerpts are levelled to a random RMS in
+  {level_dbfs} dBFS.
+- **Devices**: 9 headphone/earphone models (AutoEq: measurement minus the class target) and 93
+  loudspeaker models (ASR spinoramas: listening window), 102 in all; a seeded choice of 1
+  earphone and 8 loudspeakers is held out and never used in training.
+- **Unit-to-unit variation**: one of the model's measured units where several exist (Sony
+  WH-1000XM4: oratory1990 and RTINGS; JBL 705P: 2 samples; Neumann KH 80: 3 samples), plus
+  1-octave-smooth random deviation of {unit_rms_db} dB RMS (x{headphone_treble_factor} above 4 kHz for headphones).
+- **Fit / seal** (in-ear, earbud): bass loss -L / (1 + (f/fc)^2), L in {seal_loss_db} dB, fc in
+  {seal_corner_hz} Hz.
+- **Nonlinearity**: x + a3 x^3 before the device filter, 3rd harmonic at {thd_fs_db} dB for a
+  full-scale sine (so about -70 dB at typical levels, rising with level).
+- **Noise**: white, {noise_db} dB relative to the output RMS.
+- The unit curve is a minimum-phase FIR of {ir_taps} taps at {sample_rate} Hz; {preroll} samples of
+  pre-roll feed the filter and are not scored.
+These magnitudes are typical published spreads (unit variation of good loudspeakers within about
++-1 dB; in-ear seal losses of a few dB below 200 Hz; distortion of -40..-60 dB) and were fixed
+before training; they were not tuned to the acceptance bar."""
+
+REPRO = """## How to reproduce
+
+```
+sense demt data --split test                  # optional: the test set as WAV pairs + manifest
+R=~/.sense/demt/runs
+sense demt train --out $R/main --steps 3000 --keep 1000 --threads 1
+sense demt train --out $R/nofilm --no-film --steps 3000 --max-steps 1000 --threads 1
+sense demt train --out $R/pool1 --pool one --steps 3000 --max-steps 1000 --threads 1
+sense demt train --out $R/fewshot/samsung-galaxy-buds2-pro-p02 --init-from $R/main/last.pt \\
+    --device "Samsung Galaxy Buds2 Pro" --audio-fraction 0.02 --steps 150 --lr 3e-4 --warmup 10
+sense demt export $R/main/last.pt             # -> demt/checkpoints/small
+sense demt eval --runs $R                     # -> docs/DEMT.md + docs/DEMT.json
+python -m demt.bench                          # speed on 30 s of stereo 44.1 kHz
+```
+Training and evaluation are seeded (device split, excerpts, simulation draws)."""
