@@ -208,15 +208,17 @@ def classical_masks(spec: torch.Tensor, sample_rate: int) -> dict[str, np.ndarra
 
 
 def _classical_split(chunk: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
-    x = torch.from_numpy(np.ascontiguousarray(chunk))
+    # zero-pad the end by one FFT frame: torch.istft divides by the window overlap, which tends to
+    # zero in the last hop of an unpadded signal
+    x = torch.from_numpy(np.pad(chunk, ((0, 0), (0, N_FFT))))
     window = torch.hann_window(N_FFT)
     spec = torch.stft(x, N_FFT, HOP, window=window, return_complex=True, center=True)
     masks = classical_masks(spec, sample_rate)
     names = ["vocals", "drums", "bass"]
     stacked = torch.stack([spec * torch.from_numpy(masks[k]) for k in names])  # (3, channels, bins, frames)
     flat = stacked.reshape(-1, *stacked.shape[-2:])
-    audio = torch.istft(flat, N_FFT, HOP, window=window, center=True, length=chunk.shape[1])
-    audio = audio.reshape(len(names), chunk.shape[0], -1).numpy()
+    audio = torch.istft(flat, N_FFT, HOP, window=window, center=True, length=x.shape[1])
+    audio = audio.reshape(len(names), chunk.shape[0], -1)[..., : chunk.shape[1]].numpy()
     return dict(zip(names, audio))
 
 
