@@ -82,9 +82,11 @@ def evaluate(checkpoint: Path = typer.Option(None, help="exported folder or trai
 @app.command()
 def export(checkpoint: Path = typer.Argument(..., help="training checkpoint (.pt)"),
            out: Path = typer.Option(None, help="folder (default: the shipped demt/checkpoints/small)"),
-           metrics: Path = typer.Option(None, help="metrics JSON to ship beside it")):
-    """Write a shipped checkpoint folder: model.pt (float16 weights), config.json, recipe.json, train.json, metrics.json."""
-    from demt.export import export_checkpoint
 
-    path = export_checkpoint(checkpoint, out, metrics)
+           results: Path = typer.Option(None, help="docs/DEMT.json from `sense demt eval` to summarise in metrics.json")):
+    """Write a shipped checkpoint folder: model.pt (float16 weights), config.json, recipe.json, train.json, metrics.json."""
+    from demt.export import export_checkpoint, write_metrics
+
+    path = export_checkpoint(checkpoint, out)
+    write_metrics(path, results)
     typer.echo(f"wrote {path}")

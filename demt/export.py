@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -10,7 +9,7 @@ import torch
 from demt.infer import DEFAULT_CHECKPOINT
 
 
-def export_checkpoint(checkpoint: Path, out: Path | None = None, metrics: Path | None = None) -> Path:
+def export_checkpoint(checkpoint: Path, out: Path | None = None) -> Path:
     """Weights are stored as float16 (halves the size; the float16 rounding costs < 0.01 dB SNR,
     checked by tests/demt). Returns the folder.
 
@@ -23,6 +22,38 @@ def export_checkpoint(checkpoint: Path, out: Path | None = None, metrics: Path |
     (out / "config.json").write_text(json.dumps(ck["config"], indent=1))
     (out / "recipe.json").write_text(json.dumps(ck["recipe"], indent=1))
     (out / "train.json").write_text(json.dumps({"train": ck["train"], "step": ck["step"]}, indent=1))
-    if metrics is not None and Path(metrics).resolve() != (out / "metrics.json").resolve():
-        shutil.copyfile(metrics, out / "metrics.json")
     return out
+
+
+SLICE_DEVICES = ["KEF LS50", "Sony WH-1000XM4", "Apple AirPods Pro"]
+"""Seen devices of the fixed test slice checked by tests/demt (one 2 s stereo excerpt each)."""
+
+
+def slice_metrics(folder: Path | None = None, seconds: float = 2.0) -> dict:
+    """DeMT and DSP on the fixed test slice (what tests/demt recomputes and compares)."""
+    from demt.data import Recipe
+    from demt.devices import load_devices
+    from demt.evaluate import demt_system, evaluate, summarise
+    from demt.infer import load_checkpoint
+
+    loaded = load_checkpoint(folder)
+    devices = [d for d in load_devices() if d.name in SLICE_DEVICES]
+    rows = evaluate({"dsp": None, "demt": demt_system(loaded)}, devices, Recipe(), 0, 1, seconds)
+    s = {r["system"]: r for r in summarise(rows)}
+    return {"devices": SLICE_DEVICES, "seconds": seconds, "demt_snr_db": s["demt"]["snr_db"],
+            "demt_stoi_pct": s["demt"]["stoi_pct"], "dsp_snr_db": s["dsp"]["snr_db"],
+            "allowed_below_dsp_db": max(0.0, round(s["dsp"]["snr_db"] - s["demt"]["snr_db"] + 0.5, 1))}
+
+
+def write_metrics(folder: Path | None = None, results: Path | None = None) -> Path:
+    """metrics.json of a shipped folder: the summaries of ``results`` (docs/DEMT.json from
+    `sense demt eval`) plus :func:`slice_metrics`."""
+    folder = Path(folder or DEFAULT_CHECKPOINT)
+    out = {}
+    if results is not None and Path(results).is_file():
+        res = json.loads(Path(results).read_text())
+        out = {k: res[k] for k in ("main_summary", "main_by_type", "ablation_step", "ablation_summary",
+                                    "fewshot_summary", "rtf", "per_device") if k in res}
+    out["test_slice"] = slice_metrics(folder)
+    (folder / "metrics.json").write_text(json.dumps(out, indent=1))
+    return folder / "metrics.json"
