@@ -60,7 +60,7 @@ def train(out: Path = typer.Option(None, help="run folder (default SENSE_HOME/de
         raise typer.BadParameter("the run folder already holds last.pt; use --resume or another --out")
     tc = TrainConfig(steps=steps, batch=batch, lr=lr, warmup=warmup, seed=seed, threads=threads, full_pool=pool == "full",
                      max_steps=max_steps, keep_steps=[int(k) for k in keep.split(",") if k],
-                     devices=list(device) or None, audio_fraction=audio_fraction)
+                     devices=list(device or []) or None, audio_fraction=audio_fraction)
     summary = run(out or _default_runs() / name, tc, cfg, resume=resume, init_from=init_from)
     typer.echo(json.dumps(summary))
 
