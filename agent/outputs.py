@@ -88,6 +88,7 @@ def trace(state: dict, reasoning: str, record_id: int, timings: dict, store: FRS
         "plan": state["plan"],
         "devices": devices,
         "adjustments": settings["adjustments"],
+        "stems": settings.get("stems", {}),
         "reasoning": reasoning,
         "measurements": state["measurements"],
         "checks": state["checks"],

@@ -107,7 +107,7 @@ def _stem_edits(text: str) -> tuple[list[StemEdit], str]:
         elif _STEM_SOLO.search(without):
             op = "solo"
         elif _is_tone(without):
-            edits.append(StemEdit(stem=stem, operation="tone", amount=_amount(clause)))
+            edits.append(StemEdit(stem=stem, operation="tone", amount=amount_word(clause)))
             rest.append(without)
             continue
         elif _STEM_QUIETER.search(without) or (gain is not None and (gain < 0 or _CUT_VERBS.search(without))):
@@ -120,12 +120,14 @@ def _stem_edits(text: str) -> tuple[list[StemEdit], str]:
         if gain is not None:
             gain = -abs(gain) if op == "quieter" else abs(gain)
         for s in [*waiting, stem]:
-            edits.append(StemEdit(stem=s, operation=op, amount=_amount(clause), gain_db=gain))
+            edits.append(StemEdit(stem=s, operation=op, amount=amount_word(clause), gain_db=gain))
         waiting = []
     return edits, " , ".join(rest)
 
 
-def _amount(text: str) -> str | None:
+def amount_word(text: str) -> str | None:
+    """"a little" or "a lot" when the text says so (slightly, a bit, much, way …), else None."""
+    text = text.lower()
     if re.search(_LITTLE, text):
         return "a little"
     if re.search(_LOT, text):
@@ -159,7 +161,7 @@ def parse(request: str) -> Intent:
     band_edits, scan = _band_edits(scan)
     adjustments: list[Adjustment] = []
     seen: set[str] = set()
-    amount = _amount(text)
+    amount = amount_word(text)
 
     def add(word: str, direction: str) -> None:
         word = word.strip()

@@ -60,7 +60,9 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
             notes.append("dropped stem edits whose stem the request does not name: "
                          + ", ".join(e.stem for e in intent.stem_edits if e not in kept))
         said = {e.stem: e.gain_db for e in rules.parse(request).stem_edits}
-        kept = [e.model_copy(update={"gain_db": said.get(e.stem)}) for e in kept]  # dB from the text only
+        amount = rules.amount_word(text)  # a small LLM copies "a little" from an example
+        kept = [e.model_copy(update={"gain_db": said.get(e.stem), "amount": e.amount if amount else None})
+                for e in kept]  # dB and amounts from the text only
         stems = {e.stem for e in kept}
         updates["stem_edits"] = kept
         updates["adjustments"] = [a for a in intent.adjustments if a.descriptor.lower() not in stems | {"vocal", "drum"}]

@@ -60,3 +60,33 @@ def test_real_planner_intent_accuracy(rt_llm):
     print(f"\nplanner intent accuracy {accuracy:.1%} over {len(CASES)} requests; wrong: {wrong}")
     assert len(CASES) >= 20
     assert accuracy >= 0.9, wrong
+
+
+STEM_CASES = [
+    ("make the vocals less harsh", [("vocals", "tone")], [("harsh", "less")]),
+    ("karaoke version please", [("vocals", "mute")], []),
+    ("quieter drums", [("drums", "quieter")], []),
+    ("turn up the bass guitar", [("bass", "louder")], []),
+    ("can you make the singer louder", [("vocals", "louder")], []),
+    ("remove the drums", [("drums", "mute")], []),
+    ("only the vocals please", [("vocals", "solo")], []),
+    ("the drums are way too loud", [("drums", "quieter")], []),
+    ("make the vocals brighter", [("vocals", "tone")], [("bright", "more")]),
+    ("give me an instrumental version", [("vocals", "mute")], []),
+]
+
+
+def test_real_planner_stem_intents(rt_llm):
+    """Stem, operation and tone words right for >= 80 % of stem requests; plain "more bass" stays a tone word."""
+    wrong = []
+    for request, stems, words in STEM_CASES:
+        u = understand(request, rt_llm.llm)
+        got = sorted((e.stem, e.operation) for e in u.intent.stem_edits)
+        got_words = sorted((rt_llm.prior.lookup(a.descriptor).word, a.direction) for a in u.intent.adjustments)
+        want_words = sorted((rt_llm.prior.lookup(w).word, d) for w, d in words)
+        if u.intent.action != "process" or got != sorted(stems) or got_words != want_words:
+            wrong.append(f"{request!r}: {u.path} stems={got} words={got_words}")
+    accuracy = 1 - len(wrong) / len(STEM_CASES)
+    print(f"\nplanner stem-intent accuracy {accuracy:.1%} over {len(STEM_CASES)} requests; wrong: {wrong}")
+    assert accuracy >= 0.8, wrong
+    assert not understand("more bass", rt_llm.llm).intent.stem_edits
