@@ -22,7 +22,7 @@ mixture (to float32 rounding, below −120 dB).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -75,7 +75,6 @@ class Separation:
     method: str
     why: str
     model: str | None = None
-    facts: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- backend choice
@@ -240,7 +239,7 @@ def load_demucs_model(weights: Path):
     key = str(weights)
     if key not in _DEMUCS_CACHE:
         from tools.demucs_compat import load_demucs
-        demucs = load_demucs()
+        load_demucs()
         from demucs.pretrained import get_model
         from demucs.states import load_model
         try:
@@ -256,7 +255,6 @@ def load_demucs_model(weights: Path):
             raise SeparationError(f"{weights}: the model's sources {model.sources} lack {sorted(missing)}")
         model.eval()
         _DEMUCS_CACHE[key] = model
-        del demucs
     return _DEMUCS_CACHE[key]
 
 
