@@ -59,6 +59,29 @@ class Execution:
     stems: dict[str, np.ndarray] | None = None
 
 
+def _neural_transfer_stage(rt: Runtime, args: dict) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray], dict]:
+    """DeMT: the device's response relative to its class target conditions the model; a listening
+    device, if known, is compensated by a DSP stage (class target − listening device)."""
+    from demt.infer import device_response, load_checkpoint
+
+    model = load_checkpoint()
+    device_db, name = device_response(args["target"])
+    target = rt.store.curve(args["target"])
+    class_target = rt.store.target_for(args["target"])
+    used = {f"{target.device} ({target.source})": target.db, f"{class_target.device} (target)": class_target.db}
+    listening_curve = None
+    if args["reference_kind"] == "device":
+        listening = rt.store.curve(args["reference"])
+        listening_curve = transfer_curve(FR_GRID_HZ, class_target.db, listening.db,
+                                         smoothing=args["smoothing_octaves"], max_boost_db=args["max_boost_db"])
+        used[f"{listening.device} ({listening.source})"] = listening.db
+    test = model.metrics.get("headline", model.metrics)
+    facts = {"model": str(model.folder.name), "sample_rate_hz": model.sample_rate, "device": name,
+             "class_target": class_target.device, "checkpoint_metrics": {k: v for k, v in test.items()
+                                                                         if isinstance(v, (int, float))}}
+    return device_db, listening_curve, used, facts
+
+
 def _transfer_stage(rt: Runtime, args: dict) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
     target = rt.store.curve(args["target"])
     if args["reference_kind"] == "device":
@@ -138,7 +161,7 @@ def execute(rt: Runtime, plan: list[ToolCall], samples: np.ndarray, sample_rate:
     seconds: dict[str, float] = {}
     ceiling = -1.0
     whole_mix: list[str] = []  # labels of the stages applied to the whole mix
-    source, stems_out = samples, None
+    source, stems_out, neural = samples, None, None
     for i, call in enumerate(plan):
         start = time.perf_counter()
         if call.tool == "separate":
@@ -168,6 +191,11 @@ def execute(rt: Runtime, plan: list[ToolCall], samples: np.ndarray, sample_rate:
             label = f"{call.args['stem']} stem: {call.args['direction']} {call.args['descriptor']} (EQ)"
             stage_facts = {"n_filters": len(filters), "max_gain_db": round(float(curve.max()), 2),
                            "min_gain_db": round(float(curve.min()), 2)}
+        elif call.tool == "device_transfer" and call.args["method"] == "demt":
+            curve, listening_curve, used, stage_facts = _neural_transfer_stage(rt, call.args)
+            neural = curve
+            label = f"device transfer → {call.args['target']} (DeMT, neural)"
+            fr_curves.update(used)
         elif call.tool == "device_transfer":
             curve, used, stage_facts = _transfer_stage(rt, call.args)
             label = f"device transfer → {call.args['target']}"
@@ -182,13 +210,23 @@ def execute(rt: Runtime, plan: list[ToolCall], samples: np.ndarray, sample_rate:
         else:
             ceiling = call.args["ceiling_dbtp"]
             continue
-        if call.tool != "stem_eq":
+        if call.tool != "stem_eq" and not label.endswith("(DeMT, neural)"):
             whole_mix.append(label)
         stage_curves[label] = curve
+        if label.endswith("(DeMT, neural)") and listening_curve is not None:
+            compensation = f"listening-device compensation ({call.args['reference']})"
+            stage_curves[compensation] = listening_curve
+            whole_mix.append(compensation)
         facts[f"{i}:{call.tool}"] = stage_facts
         seconds[call.tool] = seconds.get(call.tool, 0.0) + time.perf_counter() - start
 
     applied = np.clip(sum((stage_curves[k] for k in whole_mix), np.zeros_like(FR_GRID_HZ)), -MAX_CUT_DB, MAX_GAIN_DB)
+    if neural is not None:
+        from demt.infer import apply_demt
+
+        start = time.perf_counter()
+        source = apply_demt(source, sample_rate, neural)
+        seconds["demt"] = time.perf_counter() - start
     start = time.perf_counter()
     if whole_mix:
         filtered, fir_facts = device_transfer(source, sample_rate, FR_GRID_HZ, applied)
@@ -238,7 +276,8 @@ def check(execution: Execution, original: np.ndarray, sample_rate: int, ceiling_
             checks.append({"name": f"{stem} stem level", "expected": f"{st['gain_db']:+.1f} dB",
                            "measured": f"{st['level_change_db']:+.2f} dB",
                            "ok": abs(st["level_change_db"] - st["gain_db"]) <= STEM_LEVEL_TOLERANCE_DB})
-    total = _predicted_band_changes(execution.applied_db)
+    total = _predicted_band_changes(sum((c for k, c in execution.stage_curves.items() if " stem: " not in k),
+                                        np.zeros_like(FR_GRID_HZ)))
     for label, curve in execution.stage_curves.items():
         if " stem: " in label:
             stem = label.split(" stem: ")[0]

@@ -173,6 +173,12 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
                 update["understanding"] = {**state["understanding"], "answered_question": choice}
         update["pending"] = None
 
+        method = rules.transfer_method(state["request"])
+        if method and previous is not None and previous["target"] is not None and not intent.target_device \
+                and not intent.adjustments and not intent.band_edits and not intent.stem_edits:
+            # "use the neural model" / "back to the DSP filter": same settings, other transfer method
+            return finish(settings={**previous, "transfer_method": method, "request": state["request"]},
+                          undo_stack=[*undo_stack, previous])
         if intent.action == "off_topic":
             return finish(status="answer", reply=OFF_TOPIC_REPLY)
         if intent.action == "follow_up":
@@ -236,6 +242,7 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
             return finish(status="answer", reply=EMPTY_REPLY)
         settings = {**planner.merge_settings(previous, intent, target, listening, adjustments, band_edits, stems),
                     "request": state["request"]}
+        settings["transfer_method"] = method or (previous or {}).get("transfer_method", "dsp")
         if not planner.has_changes(settings):
             return finish(status="answer", reply=EMPTY_REPLY)
         return finish(settings=settings, undo_stack=[*undo_stack, previous])

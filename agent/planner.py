@@ -245,7 +245,7 @@ def build_plan(rt: Runtime, settings: dict) -> list[ToolCall]:
         else:
             reference = {"name": rt.store.target_for(target["name"]).device, "kind": "target"}
         calls.append(ToolCall(tool="device_transfer", args={
-            "method": "dsp",
+            "method": settings.get("transfer_method", "dsp"),
             "target": target["name"],
             "reference": reference["name"],
             "reference_kind": reference["kind"],

@@ -99,7 +99,20 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
     curves = iter(stage_curves.values())
     for i, call in enumerate(plan):
         args = call["args"]
-        if call["tool"] == "device_transfer":
+        if call["tool"] == "device_transfer" and args["method"] == "demt":
+            target = settings["target"]
+            f = facts[f"{i}:device_transfer"]
+            scores = f["checkpoint_metrics"]
+            score = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in list(scores.items())[:4])
+            line = (f"To sound like {target['name']}, I used the DeMT neural model (checkpoint \"{f['model']}\", "
+                    f"trained on this project's simulated data{'; its test scores: ' + score if score else ''}), "
+                    f"conditioned on {f['device']}'s frequency response relative to the {f['class_target']} target: "
+                    f"{describe_curve(next(curves))}.")
+            if args["reference_kind"] == "device":
+                line += (f" Your {args['reference']} is compensated by a DSP filter ({f['class_target']} target − its "
+                         f"measurement): {describe_curve(next(curves))}.")
+            lines.append(line)
+        elif call["tool"] == "device_transfer":
             target = settings["target"]
             f = facts[f"{i}:device_transfer"]
             ref = (f"your {args['reference']} ({f['reference_source']} measurement)" if args["reference_kind"] == "device"

@@ -61,6 +61,19 @@ _STEM_QUIETER = re.compile(r"\b(quieter|softer|down|lower|reduce|less|decrease|b
 _LEVEL_WORDS = {"loud", "louder", "quiet", "quieter", "soft", "softer", "up", "down", "volume", "level", "much", "low", "high"}
 
 
+_NEURAL = re.compile(r"\b(neural|learned model|demt|deep learning|machine learning|ai model)\b")
+_NOT_NEURAL = re.compile(r"\b(dsp|without the (neural |learned |ai )?model|no (neural|ai)|plain eq|the filter)\b")
+
+
+def transfer_method(text: str) -> str | None:
+    """``demt`` when the request asks for the neural/learned model, ``dsp`` when it asks for the plain
+    filter, None when it does not say."""
+    text = text.lower()
+    if _NOT_NEURAL.search(text):
+        return "dsp"
+    return "demt" if _NEURAL.search(text) else None
+
+
 def names_stem(text: str, stem: str) -> bool:
     """Whether the text names ``stem`` (its words, or "karaoke"/"a cappella" for vocals)."""
     text = text.lower()
