@@ -69,7 +69,7 @@ def train(out: Path = typer.Option(None, help="run folder (default SENSE_HOME/de
 def evaluate(checkpoint: Path = typer.Option(None, help="exported folder or training .pt (default: shipped)"),
              runs: Path = typer.Option(None, help="folder with the ablation / few-shot runs (see docs/DEMT.md)"),
              report: Path = typer.Option(Path("docs/DEMT.md"), help="Markdown report to write"),
-             results: Path = typer.Option(None, help="JSON of all rows (default: beside the report)"),
+             results: Path = typer.Option(None, help="JSON of all rows (default SENSE_HOME/cache/demt/DEMT.json)"),
              per_device: int = typer.Option(2), threads: int = typer.Option(1),
              quick: bool = typer.Option(False, help="seen-device test only, no ablations (for smoke tests)")):
     """Evaluate on the simulated test set (SNR, RMSE, STOI per device; DSP baseline; ablations; RTF)."""

@@ -90,8 +90,9 @@ sense demt train --out $R/pool1 --pool one --steps 2500 --max-steps 800 --thread
 sense demt train --out $R/fewshot/samsung-galaxy-buds2-pro-p02 --init-from $R/main/last.pt \\
     --device "Samsung Galaxy Buds2 Pro" --audio-fraction 0.02 --steps 150 --lr 3e-4 --warmup 10
     # (and -p05 with --audio-fraction 0.05; the same for the other few-shot devices)
-sense demt export $R/main/last.pt             # -> demt/checkpoints/small
-sense demt eval --runs $R                     # -> docs/DEMT.md + docs/DEMT.json
+sense demt export $R/main/last.pt             # -> demt/checkpoints/small (float16 weights)
+sense demt eval --checkpoint demt/checkpoints/small --runs $R --results $R/DEMT.json   # -> docs/DEMT.md
+sense demt export $R/main/last.pt --results $R/DEMT.json   # metrics.json with these numbers
 python -m demt.bench                          # speed on 30 s of stereo 44.1 kHz
 ```
 Training and evaluation are seeded (device split, excerpts, simulation draws)."""

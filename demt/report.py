@@ -49,28 +49,16 @@ def full_evaluation(checkpoint: Path | None, runs: Path | None, report: Path, re
     seen, held = split_devices(devices, seed)
     seen_names = {d.name for d in seen}
     res: dict = {"per_device": per_device, "seed": seed}
-    systems = {"identity": None, "dsp": None, "demt": demt_system(main)}
-    rows = evaluate(systems, seen if quick else devices, recipe, seed, per_device, seen=seen_names, progress=True)
+    eval_devices = seen if quick else devices
+    rows = baseline_rows(runs, eval_devices, recipe, seed, per_device, seen_names)
+    rows += evaluate({"demt": demt_system(main)}, eval_devices, recipe, seed, per_device, seen=seen_names, progress=True)
     res["main_rows"] = rows
     res["main_summary"] = summarise(rows, ("system", "seen"))
     res["main_by_type"] = summarise(rows, ("system", "seen", "type"))
     res["main_by_device"] = summarise(rows, ("system", "device", "type", "seen"))
     if runs is not None and not quick:
-        abl = {}
-        k = None
-        for name in ("nofilm", "pool1"):
-            p = runs / name / "last.pt"
-            if p.is_file():
-                ck = torch.load(p, map_location="cpu", weights_only=False)
-                k = ck["step"]
-                abl[name] = p
-        if k is not None and (runs / "main" / f"step{k}.pt").is_file():
-            abl = {"full": runs / "main" / f"step{k}.pt", **abl}
+        arows, k = ablation_rows(runs, devices, recipe, seed, seen_names)
         res["ablation_step"] = k
-        arows = []
-        for name, p in abl.items():
-            arows += [r | {"system": name} for r in
-                      evaluate({"demt": demt_system(_load(p))}, devices, recipe, seed, 1, seen=seen_names)]
         res["ablation_rows"] = arows
         res["ablation_summary"] = summarise(arows, ("system", "seen"))
         few = []
@@ -96,10 +84,51 @@ def full_evaluation(checkpoint: Path | None, runs: Path | None, report: Path, re
     res["checkpoint"] = str(main.folder)
     train_json = main.folder / "train.json"
     res["train"] = json.loads(train_json.read_text()) if train_json.is_file() else {}
-    results = results or report.with_suffix(".json")
+    if results is None:
+        from knowledge.config import cache_dir
+
+        results = cache_dir() / "demt" / "DEMT.json"
+        results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(res, indent=1, default=str))
     report.write_text(render(res, recipe, seen, held))
     return report
+
+
+def baseline_rows(runs: Path | None, devices, recipe: Recipe, seed: int, per_device: int, seen_names) -> list[dict]:
+    """Identity and DSP rows (they do not depend on the model), cached in ``runs/baseline_rows.json``."""
+    key = {"seed": seed, "per_device": per_device, "devices": [d.name for d in devices], "recipe": recipe.to_json()}
+    cache = runs / "baseline_rows.json" if runs is not None else None
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return saved["rows"]
+    rows = evaluate({"identity": None, "dsp": None}, devices, recipe, seed, per_device, seen=seen_names)
+    if cache is not None:
+        cache.write_text(json.dumps({"key": key, "rows": rows}))
+    return rows
+
+
+def ablation_rows(runs: Path, devices, recipe: Recipe, seed: int, seen_names: set[str]) -> tuple[list[dict], int | None]:
+    """Rows of the ablation models (1 excerpt per device), cached in ``runs/ablation_rows.json``
+    (reused while no checkpoint is newer than it)."""
+    abl, k = {}, None
+    for name in ("nofilm", "pool1"):
+        p = runs / name / "last.pt"
+        if p.is_file():
+            k = torch.load(p, map_location="cpu", weights_only=False)["step"]
+            abl[name] = p
+    if k is not None and (runs / "main" / f"step{k}.pt").is_file():
+        abl = {"full": runs / "main" / f"step{k}.pt", **abl}
+    cache = runs / "ablation_rows.json"
+    if abl and cache.is_file() and all(cache.stat().st_mtime > p.stat().st_mtime for p in abl.values()):
+        return json.loads(cache.read_text()), k
+    arows = []
+    for name, p in abl.items():
+        arows += [r | {"system": name} for r in
+                  evaluate({"demt": demt_system(_load(p))}, devices, recipe, seed, 1, seen=seen_names)]
+    if arows:
+        cache.write_text(json.dumps(arows))
+    return arows, k
 
 
 def _get(summary, **kw):
