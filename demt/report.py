@@ -61,16 +61,27 @@ def full_evaluation(checkpoint: Path | None, runs: Path | None, report: Path, re
         res["ablation_step"] = k
         res["ablation_rows"] = arows
         res["ablation_summary"] = summarise(arows, ("system", "seen"))
+        res["ablation_earlier"] = {}
+        for f in sorted(runs.glob("ablation_rows_step*.json")):
+            step = int(re.sub(r"\D", "", f.stem.split("step")[-1]))
+            if step != k:
+                res["ablation_earlier"][step] = summarise(json.loads(f.read_text()), ("system", "seen"))
         few = []
         fdir = runs / "fewshot"
+        res["fewshot_init"] = {}
         for d in held:
-            variants = {"zero-shot": main}
+            variants, init = {}, None
             for tag, pct in (("p02", 2), ("p05", 5)):
                 p = fdir / f"{slug(d.name)}-{tag}" / "last.pt"
                 if p.is_file():
                     variants[f"{pct} %"] = _load(p)
-            if len(variants) == 1:
+                    info = json.loads((p.parent / "train.json").read_text())
+                    init = info.get("init_from") or init
+            if not variants:
                 continue
+            # zero-shot = the checkpoint the adaptation started from (like with like)
+            variants = {"zero-shot": _load(Path(init)) if init else main, **variants}
+            res["fewshot_init"][d.name] = init
             for vname, m in variants.items():
                 for r in evaluate({"demt": demt_system(m)}, [d], recipe, seed, 2 * per_device, seen=seen_names):
                     few.append(r | {"system": vname})
@@ -202,22 +213,31 @@ def render(res: dict, recipe: Recipe, seen, held) -> str:
     if res.get("ablation_summary"):
         k = res.get("ablation_step")
         L += ["", "## Ablations", "",
-              f"Same model size, data and learning-rate schedule, all stopped at step {k} (the main run "
-              f"continued to {res.get('train', {}).get('step', 'its end')}); 1 excerpt per device.", "",
-              "| variant | devices | n | SNR (dB) | RMSE (dB) | STOI (%) | paper SNR (dB) |", "|---|---|---|---|---|---|---|"]
+              f"Same model size, data and learning-rate schedule (constant 1.5e-3 after warm-up up to these "
+              f"steps), each variant trained from scratch and stopped at step {k}; the full model is the main "
+              f"run's checkpoint at the same step (the main run then went on to step "
+              f"{res.get('train', {}).get('step', '?')}). A shorter schedule than the main model, for CPU time; "
+              "1 test excerpt per device.", "",
+              "| variant | step | devices | n | SNR (dB) | RMSE (dB) | STOI (%) | paper SNR (dB) |",
+              "|---|---|---|---|---|---|---|---|"]
         paper = {"full": PAPER["snr_db"], "nofilm": PAPER["nofilm_snr_db"], "pool1": PAPER["pool1_snr_db"]}
         label = {"full": "full model (FiLM, full pool)", "nofilm": "no FiLM", "pool1": "embedding pool of 1"}
-        for name in ("full", "nofilm", "pool1"):
-            for sn in (True, False):
-                r = _get(res["ablation_summary"], system=name, seen=sn)
-                if r:
-                    L.append(f"| {label[name]} | {'seen' if sn else 'held-out'} | {r['n']} | {_fmt(r['snr_db'])} | "
-                             f"{_fmt(r['rmse_db'])} | {_fmt(r['stoi_pct'])} | {paper[name] if sn else '–'} |")
+        tables = {**{int(st): sm for st, sm in (res.get("ablation_earlier") or {}).items()}, k: res["ablation_summary"]}
+        for step in sorted(tables):
+            for name in ("full", "nofilm", "pool1"):
+                for sn in (True, False):
+                    r = _get(tables[step], system=name, seen=sn)
+                    if r:
+                        L.append(f"| {label[name]} | {step} | {'seen' if sn else 'held-out'} | {r['n']} | "
+                                 f"{_fmt(r['snr_db'])} | {_fmt(r['rmse_db'])} | {_fmt(r['stoi_pct'])} | "
+                                 f"{paper[name] if sn else '–'} |")
     if res.get("fewshot_summary"):
         L += ["", "## Few-shot adaptation of held-out devices", "",
               "Fine-tuning the main checkpoint on one held-out device with 2 % or 5 % of the per-device "
-              "training audio (the first 2 % / 5 % of each training track), 150 steps, lr 3e-4; scored on "
-              f"{2 * res['per_device']} test excerpts of that device.", "",
+              "training audio (the first 2 % / 5 % of each training track, about 10 s / 25 s of music), "
+              "150 steps of batch 8, lr 3e-4; zero-shot is the checkpoint the adaptation started from "
+              f"({', '.join(sorted({Path(v).name for v in (res.get('fewshot_init') or {}).values() if v})) or 'the main model'} "
+              f"of the main run); scored on {2 * res['per_device']} test excerpts of that device.", "",
               "| device | variant | n | SNR (dB) | RMSE (dB) | STOI (%) |", "|---|---|---|---|---|---|"]
         for r in sorted(res["fewshot_summary"], key=lambda r: (r["device"], r["system"] != "zero-shot", r["system"])):
             L.append(f"| {r['device']} | {r['system']} | {r['n']} | {_fmt(r['snr_db'])} | {_fmt(r['rmse_db'])} | {_fmt(r['stoi_pct'])} |")

@@ -121,8 +121,9 @@ def train(out: Path, tc: TrainConfig, cfg: DemtConfig | None = None, recipe: Rec
     if resume and start:
         opt.load_state_dict(ck["opt"])
     (out / "train.json").write_text(json.dumps({"train": asdict(tc), "config": model.cfg.to_json(),
-                                                "recipe": recipe.to_json(),
-                                                "train_devices": [d.name for d in train_devs]}, indent=1))
+                                                "recipe": recipe.to_json(), "init_from": str(init_from) if init_from else None,
+                                                "resumed_at": start, "train_devices": [d.name for d in train_devs]},
+                                               indent=1))
     sim = Simulator(train_devs, "train", recipe, tc.seed, tc.audio_fraction)
     val_sim = Simulator(train_devs, "val", recipe, tc.seed)
     seconds = model.cfg.segment_seconds
