@@ -107,7 +107,8 @@ def full_evaluation(checkpoint: Path | None, runs: Path | None, report: Path, re
 
 def baseline_rows(runs: Path | None, devices, recipe: Recipe, seed: int, per_device: int, seen_names) -> list[dict]:
     """Identity and DSP rows (they do not depend on the model), cached in ``runs/baseline_rows.json``."""
-    key = {"seed": seed, "per_device": per_device, "devices": [d.name for d in devices], "recipe": recipe.to_json()}
+    key = json.loads(json.dumps({"seed": seed, "per_device": per_device, "devices": [d.name for d in devices],
+                                 "recipe": recipe.to_json()}))
     cache = runs / "baseline_rows.json" if runs is not None else None
     if cache is not None and cache.is_file():
         saved = json.loads(cache.read_text())
