@@ -84,15 +84,21 @@ REPRO = """## How to reproduce
 ```
 sense demt data --split test                  # optional: the test set as WAV pairs + manifest
 R=~/.sense/demt/runs
-sense demt train --out $R/main --steps 2500 --keep 800,1500 --threads 1
+sense demt train --out $R/main --steps 3000 --keep 400,800,1500,2500 --threads 1
 sense demt train --out $R/nofilm --no-film --steps 2500 --max-steps 800 --threads 1
 sense demt train --out $R/pool1 --pool one --steps 2500 --max-steps 800 --threads 1
-sense demt train --out $R/fewshot/samsung-galaxy-buds2-pro-p02 --init-from $R/main/last.pt \\
-    --device "Samsung Galaxy Buds2 Pro" --audio-fraction 0.02 --steps 150 --lr 3e-4 --warmup 10
+sense demt train --out $R/fewshot/samsung-galaxy-buds2-pro-p02 --init-from $R/main/step2500.pt \\
+    --device "Samsung Galaxy Buds2 Pro" --audio-fraction 0.02 --steps 100 --lr 3e-4 --warmup 10
     # (and -p05 with --audio-fraction 0.05; the same for the other few-shot devices)
 sense demt export $R/main/last.pt             # -> demt/checkpoints/small (float16 weights)
 sense demt eval --checkpoint demt/checkpoints/small --runs $R --results $R/DEMT.json   # -> docs/DEMT.md
 sense demt export $R/main/last.pt --results $R/DEMT.json   # metrics.json with these numbers
 python -m demt.bench                          # speed on 30 s of stereo 44.1 kHz
 ```
-Training and evaluation are seeded (device split, excerpts, simulation draws)."""
+Training and evaluation are seeded (device split, excerpts, simulation draws). The shipped run was
+resumed twice (`--resume`) while CPU time was being planned: steps 0-1000 ran with `--steps 2500`,
+1000-2250 with `--steps 3500`, 2250-3000 with `--steps 3000`; all three schedules hold the learning
+rate constant at 1.5e-3 up to step 2100, so the only difference from one `--steps 3000` run is that
+the cosine decay started at step 2250 (from 1.4e-3) instead of 2100. Batch 8 x 1.5 s mono excerpts
+at 44.1 kHz, i.e. 3000 steps = 10 h of simulated audio; about 50 min of wall time on 1 thread of the
+2-core CPU (shared with other jobs). Test-time inference is at 44.1 kHz, the training rate."""
