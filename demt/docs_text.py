@@ -100,5 +100,4 @@ resumed twice (`--resume`) while CPU time was being planned: steps 0-1000 ran wi
 1000-2250 with `--steps 3500`, 2250-3000 with `--steps 3000`; all three schedules hold the learning
 rate constant at 1.5e-3 up to step 2100, so the only difference from one `--steps 3000` run is that
 the cosine decay started at step 2250 (from 1.4e-3) instead of 2100. Batch 8 x 1.5 s mono excerpts
-at 44.1 kHz, i.e. 3000 steps = 10 h of simulated audio; about 50 min of wall time on 1 thread of the
-2-core CPU (shared with other jobs). Test-time inference is at 44.1 kHz, the training rate."""
+at 44.1 kHz, i.e. 3000 steps = 10 h of simulated audio. Test-time inference is at 44.1 kHz, the training rate."""

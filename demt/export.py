@@ -21,7 +21,21 @@ def export_checkpoint(checkpoint: Path, out: Path | None = None) -> Path:
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in ck["model"].items()}, out / "model.pt")
     (out / "config.json").write_text(json.dumps(ck["config"], indent=1))
     (out / "recipe.json").write_text(json.dumps(ck["recipe"], indent=1))
-    (out / "train.json").write_text(json.dumps({"train": ck["train"], "step": ck["step"]}, indent=1))
+    info = {"train": ck["train"], "step": ck["step"]}
+    log = Path(checkpoint).parent / "log.csv"
+    if log.is_file():  # wall time over resumes: the seconds column restarts at each resume
+        import csv
+
+        total, last = 0.0, 0.0
+        with open(log, newline="") as f:
+            for row in csv.DictReader(f):
+                sec = float(row["seconds"])
+                if sec < last:
+                    total += last
+                last = sec
+        info["train_seconds"] = round(total + last, 1)
+        info["log"] = log.read_text()
+    (out / "train.json").write_text(json.dumps(info, indent=1))
     return out
 
 

@@ -193,6 +193,11 @@ def render(res: dict, recipe: Recipe, seen, held) -> str:
     L = [INTRO, "", "## Acceptance (issue 6)", "", "| item | result | numbers |", "|---|---|---|"]
     for item, ok, nums in acceptance(res):
         L.append(f"| {item} | {'pass' if ok else ('not measured' if ok is None else '**fail**')} | {nums} |")
+    tr = res.get("train") or {}
+    if tr.get("train_seconds"):
+        L += ["", f"Shipped checkpoint: {tr.get('step')} training steps in {tr['train_seconds'] / 60:.0f} min of wall "
+              "time on 1 thread of the 2-core CPU (shared with other jobs); float16 weights, "
+              "`demt/checkpoints/small/`."]
     L += ["", "## Main results (simulated test set)", "",
           f"Test tracks never used in training; {res['per_device']} stereo excerpts of 4 s per device; "
           f"{len(seen)} seen devices, {len(held)} held-out devices never seen in training "
