@@ -101,3 +101,7 @@ resumed twice (`--resume`) while CPU time was being planned: steps 0-1000 ran wi
 rate constant at 1.5e-3 up to step 2100, so the only difference from one `--steps 3000` run is that
 the cosine decay started at step 2250 (from 1.4e-3) instead of 2100. Batch 8 x 1.5 s mono excerpts
 at 44.1 kHz, i.e. 3000 steps = 10 h of simulated audio. Test-time inference is at 44.1 kHz, the training rate."""
+
+DISCUSSION = """## Discussion
+
+(written after the measurements; see the tables above)"""

@@ -187,8 +187,18 @@ def acceptance(res: dict) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def rerender(results: Path, report: Path, seed: int = 0) -> Path:
+    """Write the report again from a saved results JSON (after editing the prose), measuring nothing."""
+    res = json.loads(Path(results).read_text())
+    recipe_path = Path(res["checkpoint"]) / "recipe.json"
+    recipe = Recipe.from_json(json.loads(recipe_path.read_text())) if recipe_path.is_file() else Recipe()
+    seen, held = split_devices(load_devices(), seed)
+    report.write_text(render(res, recipe, seen, held))
+    return report
+
+
 def render(res: dict, recipe: Recipe, seen, held) -> str:
-    from demt.docs_text import INTRO, METHOD, RECIPE_TEXT, REPRO
+    from demt.docs_text import DISCUSSION, INTRO, METHOD, RECIPE_TEXT, REPRO
 
     L = [INTRO, "", "## Acceptance (issue 6)", "", "| item | result | numbers |", "|---|---|---|"]
     for item, ok, nums in acceptance(res):
@@ -250,7 +260,7 @@ def render(res: dict, recipe: Recipe, seen, held) -> str:
     r = res["rtf"]
     L += ["", "## Speed", "", "| audio | CPU threads | wall (s) | speed |", "|---|---|---|---|",
           f"| {r['audio_s']:.0f} s stereo 44.1 kHz | {r['threads']} | {r['wall_s']:.2f} | {r['rtf_x']:.1f}x real time |",
-          "", METHOD, "", RECIPE_TEXT.format(**recipe.to_json()), "", REPRO, "",
+          "", DISCUSSION, "", METHOD, "", RECIPE_TEXT.format(**recipe.to_json()), "", REPRO, "",
           "## Per-device results (DeMT vs DSP, SNR dB / STOI %)", "",
           "| device | class | seen | DeMT SNR | DSP SNR | identity SNR | DeMT STOI | DSP STOI |", "|---|---|---|---|---|---|---|---|"]
     byd = res["main_by_device"]
