@@ -71,10 +71,16 @@ def evaluate(checkpoint: Path = typer.Option(None, help="exported folder or trai
              report: Path = typer.Option(Path("docs/DEMT.md"), help="Markdown report to write"),
              results: Path = typer.Option(None, help="JSON of all rows (default SENSE_HOME/cache/demt/DEMT.json)"),
              per_device: int = typer.Option(2), threads: int = typer.Option(1),
-             quick: bool = typer.Option(False, help="seen-device test only, no ablations (for smoke tests)")):
+             quick: bool = typer.Option(False, help="seen-device test only, no ablations (for smoke tests)"),
+             rerender: bool = typer.Option(False, help="only write the report again from --results")):
     """Evaluate on the simulated test set (SNR, RMSE, STOI per device; DSP baseline; ablations; RTF)."""
-    from demt.report import full_evaluation
+    from demt.report import full_evaluation, rerender as rerender_report
 
+    if rerender:
+        if results is None:
+            raise typer.BadParameter("--rerender needs --results")
+        typer.echo(f"wrote {rerender_report(results, report)}")
+        return
     out = full_evaluation(checkpoint, runs, report, results, per_device=per_device, threads=threads, quick=quick)
     typer.echo(f"wrote {out}")
 
