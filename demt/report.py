@@ -251,7 +251,7 @@ def render(res: dict, recipe: Recipe, seen, held) -> str:
         L += ["", "## Few-shot adaptation of held-out devices", "",
               "Fine-tuning the main checkpoint on one held-out device with 2 % or 5 % of the per-device "
               "training audio (the first 2 % / 5 % of each training track, about 10 s / 25 s of music), "
-              "150 steps of batch 8, lr 3e-4; zero-shot is the checkpoint the adaptation started from "
+              "100 steps of batch 8, lr 3e-4; zero-shot is the checkpoint the adaptation started from "
               f"({', '.join(sorted({Path(v).name for v in (res.get('fewshot_init') or {}).values() if v})) or 'the main model'} "
               f"of the main run); scored on {2 * res['per_device']} test excerpts of that device.", "",
               "| device | variant | n | SNR (dB) | RMSE (dB) | STOI (%) |", "|---|---|---|---|---|---|"]
