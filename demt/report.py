@@ -85,6 +85,8 @@ def full_evaluation(checkpoint: Path | None, runs: Path | None, report: Path, re
             for vname, m in variants.items():
                 for r in evaluate({"demt": demt_system(m)}, [d], recipe, seed, 2 * per_device, seen=seen_names):
                     few.append(r | {"system": vname})
+            few += [r | {"system": "DSP transfer"} for r in
+                    evaluate({"dsp": None}, [d], recipe, seed, 2 * per_device, seen=seen_names)]
         res["fewshot_rows"] = few
         res["fewshot_summary"] = summarise(few, ("device", "system")) if few else []
     from demt.bench import measure_rtf
