@@ -149,3 +149,24 @@ def pool_curves(device: Device, seed: int = 0, n_augment: int = 6, full: bool = 
 def embedding_pool(device: Device, seed: int = 0, full: bool = True, encoder=encode_curve) -> np.ndarray:
     """float32 (n, D): the encoded :func:`pool_curves` (row 0 = the catalogue curve)."""
     return np.stack([encoder(c) for c in pool_curves(device, seed, full=full)])
+
+
+_ENCODERS: dict = {}
+
+
+def get_encoder(embedder: str = "curve"):
+    """The embedding function named by a model config's ``embedder``: 'curve' -> :func:`encode_curve`;
+    'vlm:tiny' -> a tiny random VLM (tests); 'vlm:<folder>' -> a local VLM (:mod:`demt.vlm`). Cached.
+
+    Raises: ValueError for another name; OSError when the VLM folder holds no model.
+    """
+    if embedder == "curve":
+        return encode_curve
+    if not embedder.startswith("vlm:"):
+        raise ValueError(f"unknown embedder {embedder!r}: use 'curve' or 'vlm:<folder>'")
+    if embedder not in _ENCODERS:
+        from demt.vlm import VLMEmbedder
+
+        path = embedder[4:]
+        _ENCODERS[embedder] = VLMEmbedder.tiny() if path == "tiny" else VLMEmbedder.from_pretrained(path)
+    return _ENCODERS[embedder]

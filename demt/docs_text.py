@@ -29,8 +29,8 @@ Why a deep filter rather than the plain mask HTDemucs-style models use: device r
 an STFT hop. We measured the best any per-bin single-frame complex gain can do (least squares per
 bin, knowing the true filtered signal) on four loudspeakers: 12.6-33.5 dB SNR at n_fft 2048 /
 hop 1024 and 13.1-35.1 dB at hop 512, below the bar for two of them; with a 3-frame per-bin
-filter at hop 512 the same oracle reaches 32.2-49.0 dB. A first run with the plain mask (hop 1024)
-was stopped at step 350 for this reason. Loss: negative SNR (dB) on the waveform. `LARGE` in `demt/model.py` is
+filter at hop 512 the same oracle reaches 32.2-49.0 dB. Two first runs with a plain mask (per-channel FiLM at hop 512, per-band FiLM at hop 1024) were
+stopped after a few hundred steps for this reason (and for CPU time). Loss: negative SNR (dB) on the waveform. `LARGE` in `demt/model.py` is
 the GPU configuration (4 frequency layers, 4 transformer layers, HTDemucs widths, 4 s segments).
 
 **Device embeddings** (`demt/devices.py`): the default curve encoder maps a response (dB on the
@@ -42,7 +42,8 @@ devices never seen. The paper's path, `demt/vlm.py`: the curve is drawn as a PNG
 passed with a short prompt through a transformers vision-language model, and the last hidden
 layer is average-pooled; it is tested with a tiny random LLaVA built from a config; point it at
 real local weights with `VLMEmbedder.from_pretrained("/path/to/Llama-3.2-11B-Vision")` and train
-with `DemtConfig(embed_dim=emb.dim, embedder="vlm:/path")` (no download ever happens at run time).
+with `DemtConfig(embed_dim=emb.dim, embedder="vlm:/path")`: training pools and `apply_demt`
+then embed curves with that VLM (`demt.devices.get_encoder`); no download ever happens at run time.
 **Embedding pool** per device: the catalogue curve, each measured unit (other oratory1990 /
 RTINGS measurements, other loudspeaker samples), the loudspeaker's on-axis curve, and 6 smooth
 perturbations (0.5 dB RMS, x2 above 4 kHz); each training example draws one. At test time the

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from demt.devices import encode_curve
+from demt.devices import get_encoder
 from demt.model import DemtConfig, DemtModel
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "small"
@@ -154,7 +154,7 @@ def apply_demt(samples: np.ndarray, sample_rate: int, device_db: np.ndarray, mod
     seg = int(round((segment_seconds or loaded.config.segment_seconds) * rate))
     overlap = min(int(round(overlap_seconds * rate)), seg // 2)
     windows = _crossfade_windows(n, seg, overlap)
-    emb = torch.from_numpy(encode_curve(d))[None]
+    emb = torch.from_numpy(np.asarray(get_encoder(loaded.config.embedder)(d), dtype=np.float32))[None]
     out = np.zeros_like(xr, dtype=np.float64)
     weight = np.zeros(n)
     items = [(c, s, e) for (s, e) in windows for c in range(xr.shape[0])]

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from demt.data import Recipe, Simulator
-from demt.devices import Device, embedding_pool, load_devices, split_devices
+from demt.devices import Device, embedding_pool, get_encoder, load_devices, split_devices
 from demt.model import DemtConfig, DemtModel
 
 
@@ -108,7 +108,6 @@ def train(out: Path, tc: TrainConfig, cfg: DemtConfig | None = None, recipe: Rec
             raise ValueError(f"unknown devices: {sorted(names - {d.name for d in train_devs})}")
     else:
         train_devs = seen
-    pools = {d.name: torch.from_numpy(embedding_pool(d, tc.seed, full=tc.full_pool)) for d in train_devs}
     start = 0
     if resume and (out / "last.pt").is_file():
         model, ck = load_model_state(out / "last.pt")
@@ -117,6 +116,9 @@ def train(out: Path, tc: TrainConfig, cfg: DemtConfig | None = None, recipe: Rec
         model, _ = load_model_state(Path(init_from))
     else:
         model = DemtModel(cfg or DemtConfig())
+    encoder = get_encoder(model.cfg.embedder)
+    pools = {d.name: torch.from_numpy(embedding_pool(d, tc.seed, full=tc.full_pool, encoder=encoder))
+             for d in train_devs}
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=1e-4)
     if resume and start:
         opt.load_state_dict(ck["opt"])

@@ -177,6 +177,13 @@ def test_vlm_embedding_path_with_a_tiny_random_model(devices):
     a, a2, b = emb(devices[0].catalogue_db), emb(devices[0].catalogue_db), emb(devices[5].catalogue_db)
     assert a.shape == (emb.dim,) and np.array_equal(a, a2) and np.abs(a - b).max() > 1e-4
     assert embedding_pool(devices[0], full=False, encoder=emb).shape == (1, emb.dim)
+    # a model configured for VLM embeddings gets them in apply_demt
+    from demt.infer import LoadedDemt, apply_demt
+
+    cfg = DemtConfig(**{**TINY.to_json(), "embed_dim": emb.dim, "embedder": "vlm:tiny"})
+    model = DemtModel(cfg).eval()
+    x = (0.1 * np.random.default_rng(1).standard_normal((1, 8000))).astype(np.float32)
+    assert apply_demt(x, 16000, devices[0].catalogue_db, LoadedDemt(model, cfg, None, {})).shape == x.shape
 
 
 def test_shipped_checkpoint_reproduces_its_metrics_on_a_fixed_slice(devices):
