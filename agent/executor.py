@@ -75,10 +75,14 @@ def _neural_transfer_stage(rt: Runtime, args: dict) -> tuple[np.ndarray, np.ndar
         listening_curve = transfer_curve(FR_GRID_HZ, class_target.db, listening.db,
                                          smoothing=args["smoothing_octaves"], max_boost_db=args["max_boost_db"])
         used[f"{listening.device} ({listening.source})"] = listening.db
-    test = model.metrics.get("headline", model.metrics)
-    facts = {"model": str(model.folder.name), "sample_rate_hz": model.sample_rate, "device": name,
-             "class_target": class_target.device, "checkpoint_metrics": {k: v for k, v in test.items()
-                                                                         if isinstance(v, (int, float))}}
+    from demt.devices import load_devices, split_devices
+
+    seen = name not in {d.name for d in split_devices(load_devices(rt.store))[1]}
+    rows = {(r["system"], r["seen"]): r for r in model.metrics.get("main_summary", [])}
+    facts = {"model": model.folder.name, "sample_rate_hz": model.sample_rate, "device": name,
+             "class_target": class_target.device, "seen_in_training": seen,
+             "test_snr_db": {system: round(rows[(system, seen)]["snr_db"], 2) for system in ("demt", "dsp")
+                             if (system, seen) in rows}}
     return device_db, listening_curve, used, facts
 
 

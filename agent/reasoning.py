@@ -102,12 +102,15 @@ def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[st
         if call["tool"] == "device_transfer" and args["method"] == "demt":
             target = settings["target"]
             f = facts[f"{i}:device_transfer"]
-            scores = f["checkpoint_metrics"]
-            score = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in list(scores.items())[:4])
-            line = (f"To sound like {target['name']}, I used the DeMT neural model (checkpoint \"{f['model']}\", "
-                    f"trained on this project's simulated data{'; its test scores: ' + score if score else ''}), "
+            snr = f["test_snr_db"]
+            group = "devices it was trained on" if f["seen_in_training"] else "devices it never saw"
+            score = (f"; on simulated test tracks of {group} it scores SNR {snr['demt']:.1f} dB against the DSP "
+                     f"transfer's {snr['dsp']:.1f} dB" if {"demt", "dsp"} <= set(snr) else "")
+            line = (f"To sound like {target['name']}, I used the DeMT neural model (checkpoint \"{f['model']}\"{score}), "
                     f"conditioned on {f['device']}'s frequency response relative to the {f['class_target']} target: "
                     f"{describe_curve(next(curves))}.")
+            if not f["seen_in_training"]:
+                line += " This device was held out of training, so the DSP transfer is likely closer; say \"use DSP\" to switch."
             if args["reference_kind"] == "device":
                 line += (f" Your {args['reference']} is compensated by a DSP filter ({f['class_target']} target − its "
                          f"measurement): {describe_curve(next(curves))}.")
