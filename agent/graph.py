@@ -174,7 +174,8 @@ def build_graph(rt: Runtime, checkpointer: Any | None = None):
         update["pending"] = None
 
         method = rules.transfer_method(state["request"])
-        if method and previous is not None and previous["target"] is not None and not intent.target_device \
+        device_named = intent.target_device and not rules.transfer_method(intent.target_device)  # "the neural model" is no device
+        if method and previous is not None and previous["target"] is not None and not device_named \
                 and not intent.adjustments and not intent.band_edits and not intent.stem_edits:
             # "use the neural model" / "back to the DSP filter": same settings, other transfer method
             return finish(settings={**previous, "transfer_method": method, "request": state["request"]},

@@ -29,6 +29,20 @@ SYSTEM = (
 
 EXAMPLES: list[tuple[str, dict]] = [
     (
+        "make the vocals less harsh",
+        {"action": "process", "adjustments": [{"descriptor": "harsh", "direction": "less", "amount": None}],
+         "stem_edits": [{"stem": "vocals", "operation": "tone"}]},
+    ),
+    (
+        "karaoke version please, and the drums a bit quieter",
+        {"action": "process", "stem_edits": [{"stem": "vocals", "operation": "mute"},
+                                             {"stem": "drums", "operation": "quieter", "amount": "a little"}]},
+    ),
+    (
+        "turn up the bass guitar",
+        {"action": "process", "stem_edits": [{"stem": "bass", "operation": "louder"}]},
+    ),
+    (
         "make this sound like it's on my Pixel Buds, less shrill",
         {"action": "process", "target_device": "Pixel Buds", "listening_device": None,
          "adjustments": [{"descriptor": "shrill", "direction": "less", "amount": None}], "band_edits": [],
@@ -57,20 +71,6 @@ EXAMPLES: list[tuple[str, dict]] = [
         {"action": "process", "target_device": None, "listening_device": None, "adjustments": [],
          "band_edits": [{"frequency_hz": 300, "band": None, "gain_db": -2},
                         {"frequency_hz": None, "band": "treble", "gain_db": 3}], "follow_up": "none"},
-    ),
-    (
-        "make the vocals less harsh",
-        {"action": "process", "adjustments": [{"descriptor": "harsh", "direction": "less", "amount": None}],
-         "stem_edits": [{"stem": "vocals", "operation": "tone"}]},
-    ),
-    (
-        "karaoke version please, and the drums a bit quieter",
-        {"action": "process", "stem_edits": [{"stem": "vocals", "operation": "mute"},
-                                             {"stem": "drums", "operation": "quieter", "amount": "a little"}]},
-    ),
-    (
-        "turn up the bass guitar",
-        {"action": "process", "stem_edits": [{"stem": "bass", "operation": "louder"}]},
     ),
     (
         "a bit more",

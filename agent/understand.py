@@ -44,6 +44,8 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
     example). Numbers are read from the text, not from the LLM: when the request holds a dB
     value, the band edits come from the rule parser's regular expressions, and "adjustments"
     that are really numbers ("8 kHz"), not in the text, or the band an edit already sets, are dropped.
+    Stem edits must name a stem the request names; the rule parser's reading of a stem wins, and
+    stem or level words ("drums", "loud") are not tone adjustments.
     """
     text = request.lower()
     updates: dict = {}
@@ -54,18 +56,22 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
         elif value and fuzz.partial_ratio(value.lower(), text) < 70:
             notes.append(f"dropped {key}={value!r}: not in the request")
             updates[key] = None
-    if intent.stem_edits:
+    said = rules.parse(request).stem_edits
+    if intent.stem_edits or said:
         kept = [e for e in intent.stem_edits if rules.names_stem(text, e.stem)]
         if len(kept) < len(intent.stem_edits):
             notes.append("dropped stem edits whose stem the request does not name: "
                          + ", ".join(e.stem for e in intent.stem_edits if e not in kept))
-        said = {e.stem: e.gain_db for e in rules.parse(request).stem_edits}
         amount = rules.amount_word(text)  # a small LLM copies "a little" from an example
-        kept = [e.model_copy(update={"gain_db": said.get(e.stem), "amount": e.amount if amount else None})
-                for e in kept]  # dB and amounts from the text only
-        stems = {e.stem for e in kept}
-        updates["stem_edits"] = kept
-        updates["adjustments"] = [a for a in intent.adjustments if a.descriptor.lower() not in stems | {"vocal", "drum"}]
+        by_stem = {e.stem: e.model_copy(update={"gain_db": None, "amount": e.amount if amount else None}) for e in kept}
+        # stem words are a closed vocabulary: where the rules read a stem move, theirs wins (and its dB number)
+        by_stem.update({e.stem: e for e in said})
+        if [e.model_dump() for e in by_stem.values()] != [e.model_dump() for e in intent.stem_edits]:
+            notes.append("stem edits checked against the request's stem words")
+        updates["stem_edits"] = list(by_stem.values())
+        not_tone = set(by_stem) | {"vocal", "drum", "singer", "voice", "guitar", "guitars", "loud", "louder",
+                                   "quiet", "quieter", "volume", "level"}
+        updates["adjustments"] = [a for a in intent.adjustments if a.descriptor.lower() not in not_tone]
     if intent.action == "process" and rules.has_db_value(text):
         edits = rules.parse(request).band_edits
         if [e.model_dump() for e in edits] != [e.model_dump() for e in intent.band_edits]:
@@ -104,8 +110,12 @@ def understand(request: str, llm: LLMBackend | None) -> Understanding:
             break
         raw.append(reply)
         try:
-            intent = Intent.model_validate_json(reply)
-            return Understanding(_grounded(intent, request, notes), path, raw, notes, time.perf_counter() - start)
+            intent = _grounded(Intent.model_validate_json(reply), request, notes)
+            if intent.action == "process" and not (intent.target_device or intent.listening_device or intent.adjustments
+                                                   or intent.band_edits or intent.stem_edits):
+                notes.append("the LLM's intent changes nothing: re-read with the rule-based parser")
+                return Understanding(rules.parse(request), "rules", raw, notes, time.perf_counter() - start)
+            return Understanding(intent, path, raw, notes, time.perf_counter() - start)
         except ValidationError as exc:
             error = exc.errors()[0]
             notes.append(f"invalid LLM output ({path}): {error['msg']} at {'.'.join(map(str, error['loc']))}")
