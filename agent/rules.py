@@ -38,7 +38,7 @@ _DEVICE = re.compile(
     r"as if (?:it were |it's |)(?:on|through)|sound(?:s)? like(?! it\b)|on|through|using|with)\s+(?:my |the |a |an |some |a pair of )?"
     r"([a-z0-9][\w\-() .+]*?)(?=\s*(?:,|;|\.|!|\?|$|\s+but\b|\s+and\b|\s+with\b|\s+please\b|\s+headphones?\b|\s+earbuds?\b))"
 )
-_LISTENING = re.compile(r"(?:i'?m listening|i listen|listening) (?:on|with|through) (?:my |the |a )?([\w\-() .+]+?)(?=\s*(?:,|\.|$|\s+but\b|\s+and\b))")
+_LISTENING = re.compile(r"(?:i'?m listening|i listen|listening) (?:on|with|through) (?:my |the |a )?([\w\-() .+]+?)(?=\s*(?:,|\.|;|$|\s+-\s|\s+but\b|\s+and\b|\s+make\b|\s+so\b))")
 _COMMON_COMPARATIVES = {"warmer": "warm", "brighter": "bright", "darker": "dark", "punchier": "punchy", "muddier": "muddy",
                         "harsher": "harsh", "airier": "airy", "boomier": "boomy", "crisper": "crisp", "clearer": "clear",
                         "softer": "soft", "fuller": "full", "thinner": "thin", "richer": "rich", "smoother": "smooth",

@@ -6,6 +6,7 @@ show it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -37,6 +38,9 @@ class Understanding:
     seconds: float
 
 
+_LISTENING_WORDS = re.compile(r"\b(listen\w*|hear\w*|wearing|wear|using|use|have|own|through my|on my)\b")
+
+
 def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
     """Keep the LLM to what the request says.
 
@@ -45,10 +49,21 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
     value, the band edits come from the rule parser's regular expressions, and "adjustments"
     that are really numbers ("8 kHz"), not in the text, or the band an edit already sets, are dropped.
     Stem edits must name a stem the request names; the rule parser's reading of a stem wins, and
-    stem or level words ("drums", "loud") are not tone adjustments.
+    stem or level words ("drums", "loud") are not tone adjustments. Target and listening device are
+    swapped when the rule parser reads the LLM's target as what the person listens on; a listening
+    device in a request that says nothing about listening becomes the target (or is dropped).
     """
     text = request.lower()
     updates: dict = {}
+    ruled = rules.parse(request)
+    target, listening = intent.target_device, intent.listening_device
+    if target and listening and ruled.listening_device \
+            and fuzz.WRatio(target.lower(), ruled.listening_device) >= 85 > fuzz.WRatio(listening.lower(), ruled.listening_device):
+        notes.append("target and listening device swapped: the request says it is listened on " + repr(target))
+        intent = intent.model_copy(update={"target_device": listening, "listening_device": target})
+    elif listening and not _LISTENING_WORDS.search(text):
+        notes.append(f"listening_device={listening!r} moved: the request does not say it is listened on")
+        intent = intent.model_copy(update={"listening_device": None, "target_device": target or listening})
     for key in ("target_device", "listening_device"):
         value = getattr(intent, key)
         if value and value.strip().lower() in ("null", "none", ""):
@@ -56,7 +71,7 @@ def _grounded(intent: Intent, request: str, notes: list[str]) -> Intent:
         elif value and fuzz.partial_ratio(value.lower(), text) < 70:
             notes.append(f"dropped {key}={value!r}: not in the request")
             updates[key] = None
-    said = rules.parse(request).stem_edits
+    said = ruled.stem_edits
     if intent.stem_edits or said:
         kept = [e for e in intent.stem_edits if rules.names_stem(text, e.stem)]
         if len(kept) < len(intent.stem_edits):
@@ -111,10 +126,13 @@ def understand(request: str, llm: LLMBackend | None) -> Understanding:
         raw.append(reply)
         try:
             intent = _grounded(Intent.model_validate_json(reply), request, notes)
-            if intent.action == "process" and not (intent.target_device or intent.listening_device or intent.adjustments
-                                                   or intent.band_edits or intent.stem_edits):
-                notes.append("the LLM's intent changes nothing: re-read with the rule-based parser")
-                return Understanding(rules.parse(request), "rules", raw, notes, time.perf_counter() - start)
+            empty = intent.action == "process" and not (intent.target_device or intent.listening_device
+                                                        or intent.adjustments or intent.band_edits or intent.stem_edits)
+            ruled = rules.parse(request)
+            if empty or (intent.action == "off_topic" and ruled.action == "process" and ruled.target_device):
+                notes.append("the LLM's intent changes nothing: re-read with the rule-based parser" if empty else
+                             f"the LLM read it as off-topic, but it names a device ({ruled.target_device!r}): rule-based parser")
+                return Understanding(ruled, "rules", raw, notes, time.perf_counter() - start)
             return Understanding(intent, path, raw, notes, time.perf_counter() - start)
         except ValidationError as exc:
             error = exc.errors()[0]

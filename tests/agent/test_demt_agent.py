@@ -21,13 +21,6 @@ def test_transfer_method_words(text, method):
     assert rules.transfer_method(text) == method
 
 
-@pytest.fixture
-def graph(rt_rules):
-    from agent.graph import build_graph
-
-    return build_graph(rt_rules)
-
-
 def test_use_the_neural_model_reruns_the_transfer_with_demt(graph, excerpt, tmp_path):
     thread = "demt"
     dsp = run_turn(graph, "make it sound like AirPods Max", excerpt, thread=thread, output_path=tmp_path / "dsp.wav")

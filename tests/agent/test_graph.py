@@ -21,11 +21,6 @@ def run_turn(graph, request, audio, thread=None, **kw):
     return graph.get_state(config).values
 
 
-@pytest.fixture(scope="module")
-def graph(rt_rules):
-    return build_graph(rt_rules)
-
-
 def _read(path):
     samples, rate = sf.read(path, dtype="float32", always_2d=True)
     return samples.T, rate

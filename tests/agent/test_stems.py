@@ -91,13 +91,6 @@ def test_unprocessed_oracle_remix_is_the_mix(rt_rules, musdb):
     assert 10 * np.log10(np.mean(residual ** 2) / np.mean(mix ** 2) + 1e-30) < -60.0
 
 
-@pytest.fixture
-def graph(rt_rules):
-    from agent.graph import build_graph
-
-    return build_graph(rt_rules)
-
-
 def test_quieter_drums_then_more_then_karaoke(graph, excerpt, tmp_path):
     thread = "stems"
     state = run_turn(graph, "quieter drums", excerpt, thread=thread, output_path=tmp_path / "a.wav")
