@@ -51,7 +51,7 @@ class LlamaCppBackend:
     Source: llama-cpp-python ``Llama.create_chat_completion(response_format={"type": "json_object", "schema": ...})``.
     """
 
-    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None, seed: int = 0,
+    def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
                  state_dir: Path | None = None):
         from llama_cpp import Llama
 

@@ -128,11 +128,9 @@ def understand(request: str, llm: LLMBackend | None) -> Understanding:
             intent = _grounded(Intent.model_validate_json(reply), request, notes)
             empty = intent.action == "process" and not (intent.target_device or intent.listening_device
                                                         or intent.adjustments or intent.band_edits or intent.stem_edits)
-            ruled = rules.parse(request)
-            if empty or (intent.action == "off_topic" and ruled.action == "process" and ruled.target_device):
-                notes.append("the LLM's intent changes nothing: re-read with the rule-based parser" if empty else
-                             f"the LLM read it as off-topic, but it names a device ({ruled.target_device!r}): rule-based parser")
-                return Understanding(ruled, "rules", raw, notes, time.perf_counter() - start)
+            if empty:
+                notes.append("the LLM's intent changes nothing: re-read with the rule-based parser")
+                return Understanding(rules.parse(request), "rules", raw, notes, time.perf_counter() - start)
             return Understanding(intent, path, raw, notes, time.perf_counter() - start)
         except ValidationError as exc:
             error = exc.errors()[0]
