@@ -88,7 +88,9 @@ def slakh_stems(rate: int = 44100) -> tuple[dict[str, np.ndarray], np.ndarray, d
     return stems, mix, {"groups": groups}
 
 
-def _band_energy(x: np.ndarray, rate: int, lo: float = 2000.0, hi: float = 5000.0) -> float:
+def band_power(x: np.ndarray, rate: int, lo: float = 2000.0, hi: float = 5000.0) -> float:
+    """Power of ``x`` (float, (channels, samples) or (samples,)) in [lo, hi) Hz: summed Welch PSD bins,
+    channels summed; linear (square of full-scale units). Source: scipy.signal.welch, 4096-point segments."""
     freqs, psd = scipy.signal.welch(x.astype(np.float64), rate, nperseg=4096, axis=-1)
     return float(np.sum(psd[..., (freqs >= lo) & (freqs < hi)]))
 
@@ -134,7 +136,7 @@ def vocals_less_harsh(stems: dict[str, np.ndarray], mix: np.ndarray, rate: int) 
     settings = planner.merge_settings(None, intent, None, None, [], [], planner.stem_settings(intent.stem_edits, words))
     plan = planner.build_plan(rt, settings)
     results = {}
-    level = lambda x: 10 * np.log10(_band_energy(x, rate) + 1e-30)  # noqa: E731
+    level = lambda x: 10 * np.log10(band_power(x, rate) + 1e-30)  # noqa: E731
 
     oracle = execute(rt, plan, mix, rate, separation=Separation(stems, "oracle", "the true stems"))
     gain = np.float32(10 ** (oracle.facts["finalize"]["gain_db"] / 20))
