@@ -17,14 +17,12 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from demt.cli import app as demt_app
 
 app = typer.Typer(help="SENSE: plain-language requests in, processed audio and reasoning out.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 devices_app = typer.Typer(help="Look up devices in the frequency-response store; register the ones you own.",
                           no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
-app.add_typer(demt_app, name="demt")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -36,54 +34,47 @@ FRDirOpt = Annotated[Optional[Path], typer.Option("--fr-dir", help="A folder of 
 
 
 @contextmanager
-def _one_line_errors():
-    """Turn the errors a user can cause or fix into one line on stderr and exit code 1."""
-    from agent.llm import LLMError
-    from agent.models import ModelMissingError
-    from knowledge.config import DataMissingError
-    from tools.audio_io import AudioError
-    from tools.separate import SeparationError
+def one_line_errors():
+    """The CLI's one error boundary: every :class:`tools.errors.SenseError` (and a refused write) becomes
+    one ``error:`` line on stderr and exit code 1; Ctrl-C exits with 130."""
+    from tools.errors import SenseError, one_line
 
     try:
         yield
-    except (AudioError, DataMissingError, ModelMissingError, LLMError, SeparationError, FileExistsError,
-            PermissionError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (SenseError, PermissionError, IsADirectoryError) as exc:
+        err.print(f"[red]error:[/red] {one_line(exc)}", markup=True)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130)
 
 
-def _runtime(model, llm_url, no_llm, fr_dir):
+def _engine(model, llm_url, no_llm, fr_dir):
+    from agent.engine import Engine
     from agent.runtime import Runtime
 
     with err.status("Loading knowledge and the planner model…"):
-        return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, fr_root=fr_dir)
+        return Engine(Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, fr_root=fr_dir))
 
 
-def _turn(graph, thread: str, request: str, input_path, user: str, output=None, listening=None) -> dict:
-    from agent.graph import turn_input
+def _turn(engine, thread: str, request: str, input_path, user: str, output=None, listening=None):
+    from agent.graph import FIRST_STEP
 
-    config = {"configurable": {"thread_id": thread}}
-    with err.status("Understanding the request…") as status:
-        for update in graph.stream(turn_input(request, input_path, user=user, output_path=output,
-                                              listening_device=listening), config, stream_mode="updates"):
-            node = next(iter(update))
-            status.update({"understand": "Retrieving devices and preferences…", "retrieve": "Planning…",
-                           "plan": "Processing the audio…", "act": "Measuring the result…",
-                           "check": "Writing the result…"}.get(node, "Finishing…"))
-    return graph.get_state(config).values
+    with err.status(FIRST_STEP) as status:
+        return engine.turn(thread, request, input_path, user=user, output_path=output, listening_device=listening,
+                           progress=lambda _fraction, text: status.update(text))
 
 
-def _print_result(state: dict) -> None:
-    if state.get("status") == "processed":
-        console.print(state["reply"])
-        for kind, path in state["outputs"].items():
+def _print_result(outcome) -> None:
+    if outcome.status == "processed":
+        console.print(f"[bold]{outcome.summary}[/bold]")
+        if outcome.details:
+            console.print(outcome.details)
+        for kind, path in outcome.outputs.items():
             console.print(f"  {kind:6s} {path}")
-        console.print(f"  (took {sum(state['timings_s'].values()):.1f} s; rate it with `sense feedback up|down`)")
+        console.print(f"  (took {sum(outcome.timings_s.values()):.1f} s; rate it with `sense feedback up|down`)")
     else:
-        console.print(state.get("reply") or "")
+        console.print(outcome.reply)
 
 
 @app.command()
@@ -98,15 +89,18 @@ def run(
     no_llm: NoLLMOpt = False,
     fr_dir: FRDirOpt = None,
 ) -> None:
-    """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot)."""
-    from agent.graph import build_graph
+    """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot).
+
+    The reply leads with one sentence of what changed, then the details: which device measurement,
+    which tone word at which amount and where the amount came from, what was measured on the output.
+    """
     from tools.audio_io import load_audio
 
-    with _one_line_errors():
+    with one_line_errors():
         load_audio(input)  # fail fast, before loading any model
-        graph = build_graph(_runtime(model, llm_url, no_llm, fr_dir))
-        state = _turn(graph, uuid.uuid4().hex, request, input, user, output, listening_device)
-    _print_result(state)
+        engine = _engine(model, llm_url, no_llm, fr_dir)
+        outcome = _turn(engine, uuid.uuid4().hex, request, input, user, output, listening_device)
+    _print_result(outcome)
 
 
 @app.command()
@@ -119,18 +113,17 @@ def chat(
     no_llm: NoLLMOpt = False,
     fr_dir: FRDirOpt = None,
 ) -> None:
-    """A conversation: "make it sound like my AirPods", "a bit more", "undo", "now brighter".
+    """A conversation: "make it sound like my AirPods", "a bit more", "even warmer", "undo", "redo",
+    "the second one" (answering a question), "actually make it brighter instead", "compare to the original".
 
     Commands: `/audio PATH` switches the file, `/good` and `/bad` rate the last result, `/quit` ends.
     """
-    from agent.graph import build_graph
     from tools.audio_io import load_audio
 
-    with _one_line_errors():
+    with one_line_errors():
         if input is not None:
             load_audio(input)
-        rt = _runtime(model, llm_url, no_llm, fr_dir)
-        graph = build_graph(rt)
+        engine = _engine(model, llm_url, no_llm, fr_dir)
     thread = uuid.uuid4().hex
     console.print("SENSE chat. Type a request; /audio PATH, /good, /bad, /quit.")
     while True:
@@ -144,18 +137,24 @@ def chat(
             break
         if line.startswith("/audio "):
             candidate = Path(line.split(" ", 1)[1].strip()).expanduser()
-            with _one_line_errors():
-                load_audio(candidate)
-                input = candidate
-                console.print(f"now working on {input}")
+            try:
+                with one_line_errors():
+                    load_audio(candidate)
+                    input = candidate
+                    console.print(f"now working on {input}")
+            except typer.Exit:
+                pass  # the error line is printed; the chat goes on with the file it had
             continue
         if line in ("/good", "/bad"):
-            _rate(rt.prefs, user, 1 if line == "/good" else -1, None)
+            try:
+                _rate(engine.rt.prefs, user, 1 if line == "/good" else -1, None)
+            except typer.Exit:
+                pass
             continue
         try:
-            with _one_line_errors():
-                state = _turn(graph, thread, line, input, user, None, listening_device)
-            _print_result(state)
+            with one_line_errors():
+                outcome = _turn(engine, thread, line, input, user, None, listening_device)
+            _print_result(outcome)
         except typer.Exit:
             continue
 
@@ -209,46 +208,27 @@ def separate_(
     demucs_model: Annotated[Optional[Path], typer.Option("--demucs-model", help="A demucs model file (.th); default $SENSE_DEMUCS_MODEL, then demucs's own cache.")] = None,
 ) -> None:
     """Split INPUT into vocals, drums, bass and other (32-bit float WAVs that sum to the input)."""
-    import numpy as np
-
     from tools.audio_io import load_audio, write_audio
+    from tools.errors import OutputExistsError
+    from tools.levels import level_change_db
     from tools.separate import STEMS, separate
 
     if method not in ("auto", "demucs", "classical"):
         err.print(f"[red]error:[/red] --method must be auto, demucs or classical, not {method!r}")
         raise typer.Exit(2)
-    with _one_line_errors():
+    with one_line_errors():
         audio = load_audio(input)
         folder = _stems_folder(input, output_dir)
         paths = {stem: folder / f"{stem}.wav" for stem in STEMS}
         taken = [str(p) for p in paths.values() if p.exists()]
         if taken:
-            raise FileExistsError(f"{', '.join(taken)} already exist; not overwriting (choose another --output-dir)")
+            raise OutputExistsError(f"{', '.join(taken)} already exist; not overwriting (choose another --output-dir)")
         result = separate(audio.samples, audio.sample_rate, method, model=demucs_model, progress=True)
         folder.mkdir(parents=True, exist_ok=True)
-        mix_db = 10 * np.log10(np.mean(np.square(audio.samples, dtype=np.float64)) + 1e-20)
         console.print(f"{result.method} backend: {result.why}")
         for stem in STEMS:
             write_audio(paths[stem], result.stems[stem], audio.sample_rate, subtype="FLOAT")
-            level = 10 * np.log10(np.mean(np.square(result.stems[stem], dtype=np.float64)) + 1e-20)
-            console.print(f"  {stem:6s} {level - mix_db:+6.1f} dB re mix  {paths[stem]}")
-
-
-@app.command("eval")
-def eval_(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Conversation YAML files or folders (default: eval/conversations).")] = None,
-    report: Annotated[Path, typer.Option("--report", help="Folder for report.json, report.md and report.png.")] = Path("out/eval"),
-    min_pass: Annotated[float, typer.Option("--min-pass", help="Exit non-zero when the turn pass rate is below this.")] = 0.8,
-    fast: Annotated[bool, typer.Option("--fast", help="Only the conversations marked fast: true.")] = False,
-    model: ModelOpt = None,
-    llm_url: UrlOpt = None,
-) -> None:
-    """Run scripted conversations against the real agent and score plan, audio and latency."""
-    from eval.harness import eval_command
-
-    with _one_line_errors():
-        code = eval_command(paths, llm_url=llm_url, model=model, report_dir=report, min_pass=min_pass, fast=fast)
-    raise typer.Exit(code)
+            console.print(f"  {stem:6s} {level_change_db(audio.samples, result.stems[stem]):+6.1f} dB re mix  {paths[stem]}")
 
 
 @devices_app.command("search")
@@ -265,7 +245,7 @@ def devices_search(
     from knowledge.fr_store import FRStore
     from knowledge.preferences import PreferenceStore
 
-    with _one_line_errors():
+    with one_line_errors():
         store = FRStore.load(fr_dir)
         index = DeviceIndex.build(store)
         table = Table("rank", "device", "type", "score", "measurements")
@@ -281,7 +261,7 @@ def devices_list(fr_dir: FRDirOpt = None) -> None:
     """Every device and target in the store."""
     from knowledge.fr_store import FRStore
 
-    with _one_line_errors():
+    with one_line_errors():
         store = FRStore.load(fr_dir)
         for name in store.devices():
             console.print(f"{name}  [dim]{store.device_type(name)}; "
@@ -301,7 +281,7 @@ def devices_own(
     from knowledge.fr_store import FRStore
     from knowledge.preferences import PreferenceStore
 
-    with _one_line_errors():
+    with one_line_errors():
         res = DeviceIndex.build(FRStore.load(fr_dir)).resolve(name)
         if res.status != "resolved":
             err.print(f"error: {res.question}")
@@ -311,4 +291,6 @@ def devices_own(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    from sense_cli import main
+
+    main()

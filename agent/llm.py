@@ -18,9 +18,10 @@ import httpx
 import numpy as np
 
 from tools.atomic import replace_file
+from tools.errors import SenseError
 
 
-class LLMError(RuntimeError):
+class LLMError(SenseError, RuntimeError):
     """The LLM backend could not be reached or loaded (one-line message)."""
 
 
@@ -88,7 +89,13 @@ class LlamaCppBackend:
 
         try:
             with np.load(path) as saved:
-                state = LlamaState(input_ids=saved["input_ids"], scores=np.zeros((1, self._llm.n_vocab()), np.single),
+                # Llama.load_state adopts input_ids as its token buffer, which must hold n_ctx tokens:
+                # a buffer of only the saved tokens made every later prompt longer than the saved one
+                # fail with "could not broadcast input array from shape (N,) into shape (0,)".
+                n_tokens = int(saved["n_tokens"])
+                input_ids = np.zeros(self._llm.n_ctx(), dtype=np.intc)
+                input_ids[:n_tokens] = saved["input_ids"][:n_tokens]
+                state = LlamaState(input_ids=input_ids, scores=np.zeros((1, self._llm.n_vocab()), np.single),
                                    n_tokens=int(saved["n_tokens"]), llama_state=saved["llama_state"].tobytes(),
                                    llama_state_size=int(saved["llama_state"].size), seed=int(saved["seed"]))
             self._llm.load_state(state)
@@ -111,12 +118,16 @@ class LlamaCppBackend:
         first = not self._state_saved
         if first and state_path is not None and state_path.is_file():
             self._restore_prefix(state_path)
-        out = self._llm.create_chat_completion(
-            messages=messages,
-            response_format={"type": "json_object", "schema": schema},
-            temperature=0.0,
-            max_tokens=max_tokens,
-        )
+        try:
+            out = self._llm.create_chat_completion(
+                messages=messages,
+                response_format={"type": "json_object", "schema": schema},
+                temperature=0.0,
+                max_tokens=max_tokens,
+            )
+        except (ValueError, RuntimeError, IndexError) as exc:  # llama.cpp failed inside: the caller falls back
+            self._llm.reset()
+            raise LLMError(f"llama.cpp failed on this prompt: {exc}") from exc
         if first and state_path is not None and not state_path.is_file():
             self._save_prefix(state_path)
         self._state_saved = True

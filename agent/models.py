@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.atomic import replace_file
+from tools.errors import SenseError
 
 
-class ModelMissingError(RuntimeError):
+class ModelMissingError(SenseError, RuntimeError):
     """A model file is not assembled, or its parts are not installed, or its checksum is wrong."""
 
 

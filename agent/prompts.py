@@ -9,10 +9,11 @@ from agent.schemas import Intent
 SYSTEM = (
     "You read requests to an audio assistant and extract their meaning as JSON. "
     "action: 'process' when the person wants the audio changed (a device sound and/or tone), "
-    "'follow_up' when they react to the last result (more, less, too much, undo, reset, start over), "
+    "'follow_up' when they react to the last result (more, less, too much, undo, redo, reset, start over), "
     "'off_topic' when it is not about the sound of the audio. "
     "target_device: the headphone/earbud/speaker they want it to sound like, copied as they wrote it, else null. "
-    "listening_device: the device they say they listen on, else null. "
+    "listening_device: the device they say they listen on or wear, else null (it may be named first: "
+    "'I'm wearing X, let me hear it like on Y' has target Y, listening X). "
     "adjustments: each tone change as a single sound word (harsh, warm, bright, bass, muddy, boomy, airy, ...) "
     "with direction more or less; 'warmer' means warm/more, 'too bright' means bright/less, "
     "'cut the bass' means bass/less. amount only when they say how much ('a little', 'a lot'), else null. "
@@ -24,6 +25,7 @@ SYSTEM = (
     "operation louder, quieter, mute (remove it; 'karaoke' or 'instrumental' mutes vocals), solo (only that part; "
     "'a cappella' solos vocals), or tone when the tone words are about that part only. "
     "follow_up 'compare' when they want to hear or compare with the original. "
+    "A part mentioned only to keep it as it is gets no stem edit. "
     "Never invent a device, word or number the person did not say."
 )
 

@@ -1,165 +1,85 @@
-"""Respond: the plain-language explanation of what was changed, by how much, and why."""
+"""Respond: the reply (a short lead of what changed, then the details) and the JSON trace.
+
+Every sentence about a tool comes from that tool's ``explain`` in :mod:`agent.toolbox`; this module
+only orders them and adds the measured summary.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from agent.executor import Execution
+from agent.plan import ToolCall, dump_plan
+from agent.settings import Settings
+from agent.toolbox import DESCRIBE_BANDS, TOOLS, StepView, band_label, describe, describe_changes
 
-from knowledge.fr_store import FR_GRID_HZ
-from tools.analysis import BANDS_HZ
-
-#: Coarse, non-overlapping bands used to describe a curve in words.
-DESCRIBE_BANDS = ("sub_bass", "bass", "low_mid", "mid", "presence", "brilliance", "air")
-
-
-def _band_label(band: str) -> str:
-    lo, hi = BANDS_HZ[band]
-    fmt = lambda f: f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"  # noqa: E731
-    return f"{band.replace('_', ' ')} ({fmt(lo)}–{fmt(hi)})"
+#: The trace's format: 2 added ``version``, ``summary``, ``steps``, ``dialogue_notes`` and ``settings``.
+TRACE_VERSION = 2
+#: The lead names at most this many measured band moves.
+LEAD_BANDS = 2
 
 
-def describe_curve(curve_db: np.ndarray, min_db: float = 1.0) -> str:
-    """Words for a filter curve: its mean gain per band where it is at least ``min_db``.
-
-    Args:
-        curve_db: dB on ``FR_GRID_HZ``, shape (481,).
-        min_db: bands with a smaller mean |gain| are left out.
-    Returns:
-        e.g. ``"bass (60 Hz–250 Hz) −8.1 dB, presence (2 kHz–5 kHz) +3.0 dB"``, or ``"nearly flat"``.
-    """
-    parts = []
-    for band in DESCRIBE_BANDS:
-        lo, hi = BANDS_HZ[band]
-        mean = float(np.mean(curve_db[(FR_GRID_HZ >= lo) & (FR_GRID_HZ < hi)]))
-        if abs(mean) >= min_db:
-            parts.append(f"{_band_label(band)} {mean:+.1f} dB")
-    return ", ".join(parts) or "nearly flat"
-
-
-_STEM_TOOLS = ("separate", "stem_eq", "stem_gain", "stem_mute", "stem_solo", "remix")
-_STEM_ADJECTIVE = {"vocals": "vocal", "drums": "drum", "bass": "bass", "other": "other"}
-
-
-def _said(adj: dict) -> str:
-    said = f"\"{adj['direction']} {adj['descriptor']}\""
-    if adj["asked"].lower() != adj["descriptor"]:
-        said += f" (the crowd's word nearest to your \"{adj['asked']}\")"
-    return said
-
-
-def _stem_line(tool: str, args: dict, settings: dict, facts: dict, stage: dict | None, curves) -> str:
-    """One sentence per separation/per-stem step."""
-    stems = facts.get("stems", {})
-    if tool == "separate":
-        backend = "HTDemucs" if stage["method"] == "demucs" else "classical (HPSS + mid/side)"
-        line = f"I split the mix into vocals, drums, bass and other with the {backend} backend: {stage['why']}."
-        if stage["method"] == "classical":
-            line += (" That split is rough (centre-panned instruments count as vocals; SDR in docs/SEPARATION.md), "
-                     "so neighbouring parts move a little too.")
-        return line
-    stem = args.get("stem")
-    name = f"{_STEM_ADJECTIVE.get(stem)} stem"
-    measured = stems.get(stem, {})
-    if tool == "stem_eq":
-        adj = next(a for a in settings["stems"][stem]["adjustments"] if a["descriptor"] == args["descriptor"])
-        line = (f"On the {name} only, for {_said(adj)}, I used the crowd's EQ curve at amount {args['amount']:.2f} "
-                f"from the {adj['amount_source']}: {describe_curve(next(curves))}")
-        change = measured.get("band_energy_change_db")
-        if change:
-            moved = ", ".join(f"{_band_label(b)} {change[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(change[b]) >= 0.5)
-            line += f"; measured on the stem: {moved or 'no band moved by 0.5 dB or more'}"
-        return line + "."
-    if tool == "stem_gain":
-        line = f"The {name} {args['gain_db']:+.1f} dB"
-        if "level_change_db" in measured:
-            line += f" (its level measures {measured['level_change_db']:+.1f} dB)"
-        if args["capped"]:
-            line += (f"; you asked for {args['requested_gain_db']:+g} dB, capped at {args['gain_db']:+g} dB to protect "
-                     "your hearing")
-        return line + "."
-    if tool == "stem_mute":
-        return f"I removed the {name}" + (" (karaoke)." if stem == "vocals" else ".")
-    if tool == "stem_solo":
-        return f"I kept only the {name}" + (" (a cappella)." if stem == "vocals" else ", muting the others.")
-    return "Then I summed the stems again (they sum to the original mix when nothing is changed)."
-
-
-def explain(settings: dict, plan: list[dict], facts: dict, stage_curves: dict[str, np.ndarray],
-            measurements: dict, checks: list[dict]) -> str:
-    """The reasoning text for a processed turn.
-
-    Args:
-        settings: the turn's settings (target/listening device, adjustments with amount sources).
-        plan: tool calls as dicts.
-        facts: per-tool facts from :func:`agent.executor.execute`.
-        stage_curves: label → dB curve per filtering stage.
-        measurements: from :func:`agent.executor.check`.
-        checks: from :func:`agent.executor.check`.
-    """
-    lines = []
-    curves = iter(stage_curves.values())
-    for i, call in enumerate(plan):
-        args = call["args"]
-        if call["tool"] == "device_transfer" and args["method"] == "demt":
-            target = settings["target"]
-            f = facts[f"{i}:device_transfer"]
-            snr = f["test_snr_db"]
-            group = "devices it was trained on" if f["seen_in_training"] else "devices it never saw"
-            score = (f"; on simulated test tracks of {group} it scores SNR {snr['demt']:.1f} dB against the DSP "
-                     f"transfer's {snr['dsp']:.1f} dB" if {"demt", "dsp"} <= set(snr) else "")
-            line = (f"To sound like {target['name']}, I used the DeMT neural model (checkpoint \"{f['model']}\"{score}), "
-                    f"conditioned on {f['device']}'s frequency response relative to the {f['class_target']} target: "
-                    f"{describe_curve(next(curves))}.")
-            if not f["seen_in_training"]:
-                line += " This device was held out of training, so the DSP transfer is likely closer; say \"use DSP\" to switch."
-            if args["reference_kind"] == "device":
-                line += (f" Your {args['reference']} is compensated by a DSP filter ({f['class_target']} target − its "
-                         f"measurement): {describe_curve(next(curves))}.")
-            lines.append(line)
-        elif call["tool"] == "device_transfer":
-            target = settings["target"]
-            f = facts[f"{i}:device_transfer"]
-            ref = (f"your {args['reference']} ({f['reference_source']} measurement)" if args["reference_kind"] == "device"
-                   else f"the {args['reference']} target, since I don't know what you listen on")
-            line = (f"To sound like {target['name']}, I applied its frequency response ({f['target_source']} "
-                    f"measurement, via AutoEq) relative to {ref}, smoothed to 1/6 octave with boosts capped at "
-                    f"+{args['max_boost_db']:g} dB: {describe_curve(next(curves))}; the deepest cut is "
-                    f"{f['max_cut_db']:+.1f} dB at {f['at_max_cut_hz']} Hz.")
-            if target.get("via") == "profile":
-                line += f" \"{target['query']}\" is the {target['name']} in your profile."
-            if target.get("alternatives"):
-                line += (f" You said \"{target['query']}\"; close alternatives are "
-                         f"{', '.join(target['alternatives'])} — name one if you meant it.")
-            lines.append(line)
-        elif call["tool"] in _STEM_TOOLS:
-            lines.append(_stem_line(call["tool"], args, settings, facts, facts.get(f"{i}:{call['tool']}"), curves))
-        elif call["tool"] == "equalize" and "band_edits" in args:
-            edits = args["band_edits"]
-            line = "As you asked, I set " + ", ".join(
-                f"{e['label']} {e['gain_db']:+.1f} dB" for e in edits) + f" ({describe_curve(next(curves))})."
-            capped = [e for e in edits if e["capped"]]
-            if capped:
-                line += " " + " ".join(
-                    f"You asked for {e['requested_gain_db']:+g} dB on {e['label']}; I capped it at "
-                    f"{e['gain_db']:+g} dB: 12 dB is the most SENSE boosts or cuts any band, to protect your "
-                    "hearing and your speakers." for e in capped)
-            lines.append(line)
-        elif call["tool"] == "equalize":
-            adj = next(a for a in settings["adjustments"] if a["descriptor"] == args["descriptor"])
-            said = _said(adj)
-            f = facts[f"{i}:equalize"]
-            lines.append(
-                f"For {said}, I used the crowd's EQ curve for that word at amount "
-                f"{args['amount']:.2f} from the {adj['amount_source']}: {f['n_filters']} peaking filters "
-                f"(Q 4.31), together {f['min_gain_db']:+.1f} to {f['max_gain_db']:+.1f} dB — "
-                f"{describe_curve(next(curves))}.")
+def lead(settings: Settings, measurements: dict) -> str:
+    """One short sentence of what changed: ``"Apple AirPods rendering, less harsh: presence (2 kHz–5 kHz) −3.8 dB."``"""
     bands = measurements["band_energy_change_db"]
-    changed = ", ".join(f"{_band_label(b)} {bands[b]:+.1f} dB" for b in DESCRIBE_BANDS if abs(bands[b]) >= 0.5)
-    lines.append(
-        f"Measured on the output (each band against the median band, so level changes cancel): {changed or 'no band moved by 0.5 dB or more'}"
-        + (f"; loudness {measurements['lufs_in']:.1f} LUFS in, {measurements['lufs_out']:.1f} LUFS out; "
-           f"true peak {measurements['true_peak_dbtp']:.1f} dBTP."))
+    moved = sorted((b for b in DESCRIBE_BANDS if abs(bands.get(b, 0.0)) >= 0.5), key=lambda b: -abs(bands[b]))
+    change = ", ".join(f"{band_label(b)} {bands[b]:+.1f} dB" for b in moved[:LEAD_BANDS]) or "no band moved by 0.5 dB"
+    text = settings.summary()
+    return f"{text[0].upper()}{text[1:]}: {change}."
+
+
+def details(settings: Settings, plan: list[ToolCall], ex: Execution, measurements: dict, checks: list[dict]) -> list[str]:
+    """The reasoning lines: one per tool call (its ``explain``), notes, the measured summary, failed checks."""
+    lines = []
+    for step, call in enumerate(plan):
+        view = StepView(settings, ex.facts.get(f"{step}:{call.tool}", {}), [s for s in ex.stages if s.step == step],
+                        ex.facts)
+        line = TOOLS[call.tool].explain(call.args, view)
+        if line:
+            lines.append(line)
+    lines += settings.notes
+    m = measurements
+    lines.append(f"Measured on the output (each band against the median band, so level changes cancel): "
+                 f"{describe_changes(m['band_energy_change_db'])}; loudness {m['lufs_in']:.1f} LUFS in, "
+                 f"{m['lufs_out']:.1f} LUFS out; true peak {m['true_peak_dbtp']:.1f} dBTP.")
     failed = [c for c in checks if not c["ok"]]
     if failed:
         lines.append("Check failed: " + "; ".join(f"{c['name']}: expected {c['expected']}, measured {c['measured']}"
                                                   for c in failed) + ".")
-    return "\n".join(lines)
+    return lines
+
+
+def explain(settings: Settings, plan: list[ToolCall], ex: Execution, measurements: dict, checks: list[dict]) -> str:
+    """The reply of a processed turn: the lead sentence, then the details, one per line."""
+    return "\n".join([lead(settings, measurements), *details(settings, plan, ex, measurements, checks)])
+
+
+def _devices(settings: Settings, plan: list[ToolCall]) -> list[dict]:
+    devices = [{"role": role, "name": d.name, "type": d.type, "source": "+".join(d.sources), "asked": d.query,
+                "via": d.via, "alternatives": d.alternatives}
+               for role, d in (("target", settings.target), ("listening", settings.listening)) if d is not None]
+    for call in plan:
+        if call.tool == "device_transfer" and call.args.reference_kind == "target":
+            devices.append({"role": "reference", "name": call.args.reference, "type": "target", "source": "AutoEq target"})
+    return devices
+
+
+def trace(state: dict, reply: str, record_id: int, timings: dict) -> dict:
+    """The JSON trace of a processed turn (see README, "The JSON trace"; :data:`TRACE_VERSION`)."""
+    turn, u, processed = state["turn"], state["understood"], state["processed"]
+    settings: Settings = state["conversation"].settings
+    plan = state["plan"]
+    return {
+        "version": TRACE_VERSION,
+        "request": turn.request, "input": turn.input_path, "outputs": processed.outputs,
+        "summary": reply.split("\n", 1)[0],
+        "intent": u.intent.model_dump(), "intent_path": u.path, "llm": u.llm, "llm_notes": u.notes,
+        "dialogue_notes": state.get("notes") or [],
+        "plan": dump_plan(plan), "steps": [describe(c) for c in plan],
+        "devices": _devices(settings, plan),
+        "adjustments": [m.model_dump() for m in settings.adjustments],
+        "stems": {name: st.model_dump() for name, st in settings.stems.items()},
+        "settings": settings.model_dump(mode="json"),
+        "reasoning": reply, "measurements": processed.measurements, "checks": processed.checks,
+        "tool_facts": processed.facts,
+        "timings_s": {**timings, "total": round(sum(timings.values()), 4)},
+        "preference_record_id": record_id, "user": turn.user,
+    }

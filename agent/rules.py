@@ -9,7 +9,29 @@ from __future__ import annotations
 
 import re
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from agent.schemas import Adjustment, BandEdit, Intent, StemEdit
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the closed vocabulary knows (built from the loaded prior and FR store by the engine).
+
+    Attributes:
+        word_key: the prior's word for a tone word it knows exactly (by itself, jargon, a translation or
+            a suffix rule), else None.
+        plausible: whether the prior knows a word at least by a confident embedding match.
+        device_known: whether a device name resolves (or is ambiguous between stored models).
+    """
+
+    word_key: Callable[[str], str | None]
+    plausible: Callable[[str], bool] = lambda word: True
+    device_known: Callable[[str], bool] = lambda name: False
+
+    def known(self, word: str) -> bool:
+        return self.word_key(word) is not None
 
 _AUDIO_WORDS = re.compile(
     r"\b(sound|sounds|song|track|music|audio|mix|eq|equali[sz]e|bass|treble|mids?|vocals?|"
@@ -18,28 +40,53 @@ _AUDIO_WORDS = re.compile(
 _FOLLOW_UPS = [
     (re.compile(r"^(reset|start over|back to (the )?original|original)\b"), "reset"),
     (re.compile(r"^(undo|go back|revert|take that back|back)\b"), "undo"),
-    (re.compile(r"\b(compare|a/b|before and after|hear the original|play the original)\b"), "compare"),
+    (re.compile(r"^(redo|undo the undo|put it back|bring it back)\b"), "redo"),
+    (re.compile(r"\b(compare (it |this )?(with|to|against) (the )?(original|unprocessed|before)|compare\s*[.!?]*$|"
+                r"^compare (it|this|them)\b|a/b|before and after|hear the original|play the original)\b"), "compare"),
     (re.compile(r"^(that'?s |it'?s )?(way |a bit |a little )?too much\b|^(a (bit|little|touch|tad) )?less\b[\s.!]*$"), "less"),
     (re.compile(r"^(a (bit|little|touch|tad) |even |much |some )?more\b[\s.!]*(please)?[\s.!]*$|^not enough\b|^again\b"), "more"),
 ]
-_LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit)"
+_LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit|etwas|ein bisschen|un poco|un peu)"
 _LOT = r"(a lot|much|way|really|very|a ton|heaps)"
-_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*db\b")
+_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _HZ = re.compile(r"\b(\d+(?:\.\d+)?)\s*(k)?(?:hz\b|(?<=k)\b)")
 _CUT_VERBS = re.compile(r"\b(cut|reduce|lower|drop|remove|take|down|minus|less)\b")
 _BAND_WORDS = [("low mids", "low mids"), ("low-mids", "low mids"), ("sub", "sub"), ("bass", "bass"), ("lows", "bass"),
                ("mids", "mids"), ("midrange", "mids"), ("presence", "presence"), ("treble", "treble"),
                ("highs", "treble"), ("air", "air")]
-_MORE = r"(?:more|boost|add|increase|raise|bring up|extra|pump up)"
-_LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|too)"
+_MORE = r"(?:more|boost|add|increase|raise|bring up|extra|pump up|más|mehr)"
+_LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|too|menos|weniger|moins)"
+#: "it sounds tinny", "the low end is really muddy": a complaint, so less of the word (known words only).
+_COMPLAINT = re.compile(r"\b(?:sounds?|sounding|is|are|it'?s|that'?s|feels?|seems?|gets?|getting|got)\s+"
+                        r"(?:(?:a bit|a little|really|very|quite|too|so|kind of|somewhat|way|rather|pretty|super|"
+                        r"overly|slightly|still)\s+)*([a-z]+)")
+#: "make it energetic", "give it some sparkle": a wish, so more of the word (known words only).
+_WISH = re.compile(r"\b(?:make|makes|making|get)\s+(?:it|this|that|them|everything|the \w+)\s+(?:(?:a bit|a little|more|"
+                   r"slightly|even|really|very|much|a touch|a tad|somewhat|way|sound|feel)\s+)*([a-z]+)|"
+                   r"\bgive\s+(?:it|this|that|them|me)\s+(?:some|a bit of|a little|more|a touch of|extra)?\s*([a-z]+)")
+#: Words a loose pattern must not read as tone words (the prior knows some of them: "sound", "good", "loud").
+_NOT_TONE = frozenset("sound sounds like good nice great bad better worse fine ok okay same different original right "
+                      "wrong perfect weird strange off done loud louder quiet quieter it this that".split())
 _STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of"}
 _DEVICE = re.compile(
     r"(?:sound(?:s)? like (?:it'?s |it is |)(?:on|through|in|played on)|like (?:it'?s |)(?:on|through)|"
+    r"(?:coming |playing )?out of|(?:what|how) about(?! \w+ing\b)|and like|try(?= (?:the|my|a|an|on) )|"
     r"as if (?:it were |it's |)(?:on|through)|sound(?:s)? like(?! it\b)|on|through|using|with)\s+(?:my |the |a |an |some |a pair of )?"
-    r"([a-z0-9][\w\-() .+]*?)(?=\s*(?:,|;|\.|!|\?|$|\s+but\b|\s+and\b|\s+with\b|\s+please\b|\s+headphones?\b|\s+earbuds?\b))"
+    r"([a-z0-9][\w\-() .+]*?)(?=\s*(?:,|;|\.|!|\?|$|\s+but\b|\s+and\b|\s+with\b|\s+please\b|\s+instead\b|\s+too\b|"
+    r"\s+headphones?\b|\s+earbuds?\b))"
 )
-_LISTENING = re.compile(r"(?:i'?m listening|i listen|listening) (?:on|with|through) (?:my |the |a )?([\w\-() .+]+?)(?=\s*(?:,|\.|;|$|\s+-\s|\s+but\b|\s+and\b|\s+make\b|\s+so\b))")
-_COMMON_COMPARATIVES = {"warmer": "warm", "brighter": "bright", "darker": "dark", "punchier": "punchy", "muddier": "muddy",
+_LISTENING = re.compile(r"(?:(?:i'?m listening|i listen|listening) (?:on|with|through)|i'?m wearing|i am wearing|"
+                        r"i'?m on|i am on|"
+                        r"i'?m using|i am using|i have|i've got|i own|wearing) (?:my |the |a |an )?([\w\-() .+]+?)"
+                        r"(?=\s*(?:,|\.|;|$|\s+-\s|\s+but\b|\s+and\b|\s+make\b|\s+so\b|\s+let\b|\s+on\b|\s+right now\b))")
+#: "compare with the first gen airpods pro": a device to render, not the original.
+_COMPARE_DEVICE = re.compile(r"\bcompare (?:it |this )?(?:with|to|against) (?!(?:the |my )?(?:original|unprocessed|before|what)\b)"
+                             r"(?:the |my |a |an )?"
+                             r"([a-z0-9][\w\-() .+]*?)\s*[.!?]*$")
+#: A clause that protects a part instead of changing it ("keep the vocals as they are", "keep it warm").
+_PROTECT = re.compile(r"\b(keep|leave|don'?t (touch|change)|do not (touch|change)|untouched|as (it|they) (is|are)|alone)\b")
+_COMMON_COMPARATIVES = {"wärmer": "warm", "heller": "bright", "dunkler": "dark", "klarer": "clear", "weicher": "soft",
+                        "warmer": "warm", "brighter": "bright", "darker": "dark", "punchier": "punchy", "muddier": "muddy",
                         "harsher": "harsh", "airier": "airy", "boomier": "boomy", "crisper": "crisp", "clearer": "clear",
                         "softer": "soft", "fuller": "full", "thinner": "thin", "richer": "rich", "smoother": "smooth",
                         "deeper": "deep", "heavier": "heavy", "lighter": "light", "sharper": "sharp", "mellower": "mellow"}
@@ -48,7 +95,8 @@ _COMMON_COMPARATIVES = {"warmer": "warm", "brighter": "bright", "darker": "dark"
 #: Words that name a stem, checked in this order (so "bass guitar" is bass, not other).
 _STEM_CUES = [
     ("bass", r"bass ?guitars?|bass ?lines?|bass parts?|bass stem|bass track|bass player|bassist"),
-    ("vocals", r"vocals?|voices?|singers?|singing|lead vocals?|vox"),
+    ("vocals", r"vocals?|voices?|singers?|singing|lead vocals?|vox|(?<=bring )(?:her|him)|(?<=turn )(?:her|him)|"
+               r"(?:her|his) voice"),
     ("drums", r"drums?|drum kit|percussion"),
     ("other", r"guitars?|pianos?|keys|keyboards?|synths?|strings|accompaniment"),
 ]
@@ -72,6 +120,15 @@ def transfer_method(text: str) -> str | None:
     if _NOT_NEURAL.search(text):
         return "dsp"
     return "demt" if _NEURAL.search(text) else None
+
+
+def named_part(text: str, stem: str) -> str:
+    """The words that name ``stem`` in the text ("strings" for other, "singer" for vocals), else the stem's name."""
+    for name, cue in _STEM_CUES:
+        m = re.search(rf"\b(?:{cue})\b", normalise(text)) if name == stem else None
+        if m:
+            return m.group(0)
+    return stem
 
 
 def names_stem(text: str, stem: str) -> bool:
@@ -129,6 +186,7 @@ def _stem_edits(text: str) -> tuple[list[StemEdit], str]:
             op = "louder"
         else:
             waiting.append(stem)  # "the drums and the bass guitar quieter": takes the next clause's move
+            rest.append(without)  # "the vocals sound veiled": its tone words are still read
             continue
         if gain is not None:
             gain = -abs(gain) if op == "quieter" else abs(gain)
@@ -136,6 +194,15 @@ def _stem_edits(text: str) -> tuple[list[StemEdit], str]:
             edits.append(StemEdit(stem=s, operation=op, amount=amount_word(clause), gain_db=gain))
         waiting = []
     return edits, " , ".join(rest)
+
+
+def amount_of(request: str, word: str) -> str | None:
+    """The amount word ("a little", "a lot") of the clause that says ``word``, else None."""
+    text = normalise(request)
+    for clause in re.split(r",|;|\band\b|\bbut\b|\bthen\b", text):
+        if says(clause, word):
+            return amount_word(clause)
+    return None
 
 
 def amount_word(text: str) -> str | None:
@@ -148,52 +215,99 @@ def amount_word(text: str) -> str | None:
     return None
 
 
-def parse(request: str) -> Intent:
-    """Parse a request into an :class:`Intent` without an LLM.
+def normalise(request: str) -> str:
+    """Lower case, straight apostrophes, single spaces."""
+    return " ".join(request.lower().replace("’", "'").split())
 
-    Args:
-        request: the person's words.
-    Returns:
-        The intent; ``action == "off_topic"`` when nothing about sound is recognised.
-    """
-    text = " ".join(request.lower().replace("’", "'").split())
-    for pattern, kind in _FOLLOW_UPS:
-        if pattern.search(text):
-            return Intent(action="follow_up", follow_up=kind)
 
+def _devices(text: str) -> tuple[str | None, str | None, str]:
+    """(target device, listening device, the text without the listening clause)."""
     listening = _LISTENING.search(text)
     listening_device = listening.group(1).strip() if listening else None
     scan = _LISTENING.sub(" ", text)
-    device_match = _DEVICE.search(scan)
+    compare = _COMPARE_DEVICE.search(scan)
+    device_match = compare or _DEVICE.search(scan)
     target_device = device_match.group(1).strip() if device_match else None
     if target_device and (target_device in _STOP or len(target_device) < 3
                           or re.match(rf"{_LESS}|{_MORE}|{_LITTLE}|{_LOT}", target_device)):
         target_device = None
+    return target_device, listening_device, scan
 
-    stem_edits, scan = _stem_edits(scan)
-    band_edits, scan = _band_edits(scan)
+
+def unprotected(text: str) -> str:
+    """The text without clauses that keep something as it is ("keep it warm", "leave the vocals alone")."""
+    return " , ".join(c for c in re.split(r",|;|\bbut\b|\band\b", text) if not _PROTECT.search(c))
+
+
+def _clause_at(text: str, position: int) -> str:
+    """The clause (between , ; and but then) of ``text`` that holds ``position``."""
+    start = max((m.end() for m in re.finditer(r",|;|\band\b|\bbut\b|\bthen\b", text[:position])), default=0)
+    end = re.search(r",|;|\band\b|\bbut\b|\bthen\b", text[position:])
+    return text[start: position + end.start() if end else len(text)]
+
+
+def _adjustments(scan: str, target_device: str | None, vocab: Vocabulary | None = None) -> list[Adjustment]:
+    """Tone words with their direction: after less/more verbs, comparatives ("warmer", "too bright"), and,
+    with a vocabulary (the prior's exact words), complaints ("it sounds tinny": less) and wishes
+    ("make it energetic": more). The amount word ("a little", "a lot") is read from the word's own clause."""
     adjustments: list[Adjustment] = []
     seen: set[str] = set()
-    amount = amount_word(text)
 
-    def add(word: str, direction: str) -> None:
+    def add(word: str, direction: str, position: int) -> None:
         word = word.strip()
-        if word and word not in _STOP and word not in seen and (target_device is None or word not in target_device):
-            seen.add(word)
-            adjustments.append(Adjustment(descriptor=word, direction=direction, amount=amount))
+        key = word[:4]  # "warm" and "warmer" are one word
+        if word and word not in _STOP and key not in seen and (target_device is None or word not in target_device):
+            seen.add(key)
+            adjustments.append(Adjustment(descriptor=word, direction=direction,
+                                          amount=amount_word(_clause_at(scan, position))))
 
-    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-z]+)", scan):
-        add(m.group(1), "less")
-    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-z]+)", scan):
-        add(m.group(1), "more")
+    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-zäöüáéíóúñ]+)", scan):
+        add(m.group(1), "less", m.start())
+    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-zäöüáéíóúñ]+)", scan):
+        add(m.group(1), "more", m.start())
     for word, base in _COMMON_COMPARATIVES.items():
-        if re.search(rf"\b{word}\b", scan):
-            add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", scan) else "more")
+        m = re.search(rf"(?<!\w){word}(?!\w)", scan)
+        if m:
+            add(base, "less" if re.search(rf"\b(less|not so|too)\s+{word}", scan) else "more", m.start())
+    if vocab is not None:
+        for pattern, direction in ((_COMPLAINT, "less"), (_WISH, "more")):
+            for m in pattern.finditer(scan):
+                word = next(g for g in m.groups() if g)
+                if word not in _NOT_TONE and vocab.known(word):
+                    add(word, direction, m.start())
+    return adjustments
 
+
+def parse(request: str, vocab: Vocabulary | None = None) -> Intent:
+    """Parse a request into an :class:`Intent` without an LLM.
+
+    Args:
+        request: the person's words.
+        vocab: the closed vocabulary; with it, complaints ("it sounds tinny") and wishes ("make it
+            energetic") are read too, and in a request with no sound word a device the store does not
+            know ("on the French revolution") or a word the prior does not know ("extra cheese") is
+            no request at all.
+    Returns:
+        The intent; ``action == "off_topic"`` when nothing about sound is recognised.
+    """
+    text = normalise(request)
+    if not _COMPARE_DEVICE.search(text):
+        for pattern, kind in _FOLLOW_UPS:
+            if pattern.search(text):
+                return Intent(action="follow_up", follow_up=kind)
+    target_device, listening_device, scan = _devices(text)
+    sound_words = _AUDIO_WORDS.search(text)
+    if target_device and vocab is not None and not sound_words and not vocab.device_known(target_device):
+        target_device = None
+    stem_edits, scan = _stem_edits(unprotected(scan))
+    band_edits, scan = _band_edits(scan)
+    adjustments = _adjustments(scan, target_device, vocab)
+    if vocab is not None and not sound_words:  # "a pizza with extra cheese" is no tone request
+        adjustments = [a for a in adjustments if vocab.plausible(a.descriptor)]
     if not adjustments and not band_edits and not stem_edits and target_device is None and not _AUDIO_WORDS.search(text):
         return Intent(action="off_topic")
     return Intent(action="process", target_device=target_device, listening_device=listening_device,
-                  adjustments=adjustments, band_edits=band_edits, stem_edits=stem_edits)
+                  adjustments=adjustments[:6], band_edits=band_edits[:6], stem_edits=stem_edits[:4])
 
 
 def has_db_value(text: str) -> bool:
@@ -223,3 +337,62 @@ def _band_edits(text: str) -> tuple[list[BandEdit], str]:
         else:
             rest.append(clause)
     return edits, " , ".join(rest)
+
+
+def says(clause: str, word: str) -> bool:
+    """Whether a clause says ``word`` in some form ("punchier" for punchy, "muddiness" for mud)."""
+    stem = word.lower()[:4] if len(word) >= 4 else word.lower()
+    return any(token.startswith(stem) for token in re.findall(r"[a-z]+", clause))
+
+
+def stem_of_word(request: str, word: str, tone_stems: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The stem a tone word is about: the stem named in the clause that says the word.
+
+    "make the vocals warmer and the whole thing less harsh": warm → vocals, harsh → None (the mix).
+    When no clause says the word (a translation), the one stem the intent marks for tone, if any.
+    """
+    clauses = re.split(r",|;|\band\b|\bbut\b|\bthen\b", normalise(request))
+    saying = [c for c in clauses if says(c, word)]
+    if saying:
+        for clause in saying:
+            stem, _ = _stem_of(clause)
+            if stem is not None:
+                return stem
+        return None
+    return next(iter(tone_stems)) if len(tone_stems) == 1 else None
+
+
+COMMON_COMPARATIVES = _COMMON_COMPARATIVES
+#: Words that carry no meaning of their own in a request (articles, pronouns, politeness, verbs that
+#: only introduce a move, amount words the parser reads itself).
+FILLER = frozenset("""
+a an the it it's its this that these those my me i i'm im you your please pls now then just also too so ok okay
+and but with by of to on in at for from as is be are was sound sounds sounding make makes made give get let hear
+can could would will do does try set put bit little lot lots touch tad tiny slightly somewhat much way very really
+more less even again still further quite pretty rather some any bring turn take up down out back
+cut reduce lower drop remove boost add increase raise decrease tame pump crank extra not too
+like if were though sounded playing played through via using over version one thing
+around about roughly approximately by db dB hz khz k decibel decibels what how
+es bitte etwas mach machen noch ein bisschen mehr weniger hazlo haz por favor un poco más mas menos muy lo la el
+""".split())
+#: Words that name a stem or a whole-part move ("karaoke"), for the fast path's coverage check.
+STEM_WORDS = frozenset(
+    "vocals vocal voice voices singer singers singing vox lead drums drum kit percussion guitar guitars piano pianos "
+    "keys keyboard keyboards synth synths strings accompaniment bass line lines part parts stem track player bassist "
+    "karaoke instrumental minus sing-along singalong cappella acapella".split())
+#: Words of a stem's level move (mute, solo, louder, quieter …).
+STEM_MOVE_WORDS = frozenset(
+    "mute remove no without rid kill strip lose drop solo only just isolate isolated itself themselves own louder "
+    "loud up boost raise increase forward front pump quiet soft low buried quieter softer down lower reduce "
+    "decrease back overpowering".split())
+#: Band words of explicit dB moves.
+BAND_WORDS = frozenset("low mids low-mids sub bass lows mids midrange presence treble highs air".split())
+#: Words of follow-up phrases.
+FOLLOW_UP_WORDS = frozenset(
+    "undo redo reset start over original back go revert take compare a/b before after hear play enough again "
+    "that's thats much more less too not unprocessed".split())
+
+
+def is_plain_follow_up(text: str) -> bool:
+    """Whether a follow-up request says nothing beyond the follow-up ("undo that", "way too much now")."""
+    return all(t in FOLLOW_UP_WORDS or t in FILLER for t in re.findall(r"[^\W\d_][\w'/\-]*", normalise(text)))

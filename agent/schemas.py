@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 Direction = Literal["more", "less"]
 Amount = Literal["a little", "normal", "a lot"]
-FollowUp = Literal["none", "more", "less", "undo", "reset", "compare"]
+FollowUp = Literal["none", "more", "less", "undo", "redo", "reset", "compare"]
 BandName = Literal["sub", "bass", "low mids", "mids", "presence", "treble", "air"]
 StemName = Literal["vocals", "drums", "bass", "other"]
 StemOperation = Literal["louder", "quieter", "mute", "solo", "tone"]
@@ -62,9 +62,9 @@ class Intent(BaseModel):
     action: Literal["process", "follow_up", "off_topic"]
     target_device: str | None = Field(default=None, description="device to sound like, as named")
     listening_device: str | None = Field(default=None, description="device the person listens on, if said")
-    adjustments: list[Adjustment] = Field(default_factory=list)
-    band_edits: list[BandEdit] = Field(default_factory=list)
-    stem_edits: list[StemEdit] = Field(default_factory=list)
+    adjustments: list[Adjustment] = Field(default_factory=list, max_length=6)
+    band_edits: list[BandEdit] = Field(default_factory=list, max_length=6)
+    stem_edits: list[StemEdit] = Field(default_factory=list, max_length=4)
     follow_up: FollowUp = "none"
 
 

@@ -50,7 +50,7 @@ perturbations (0.5 dB RMS, x2 above 4 kHz); each training example draws one. At 
 model gets the catalogue curve's embedding, like the DSP transfer.
 
 **Metrics**: SNR (dB) = 10 log10(sum y^2 / sum (y_hat - y)^2) on the waveform, after the filter
-pre-roll; RMSE = `eval.metrics.spectral_rmse_db`, the RMS difference in dB of the 1/6-octave
+pre-roll; RMSE = `tools.metrics.spectral_rmse_db`, the RMS difference in dB of the 1/6-octave
 smoothed long-term spectra over 50 Hz-16 kHz (the paper gives 0.45 with no unit we could
 reproduce, so the two RMSE columns are not comparable); STOI = pystoi at 10 kHz, in %.
 **DSP baseline**: `tools.transfer.transfer_curve(catalogue, flat)` (1/6-octave smoothing, boosts

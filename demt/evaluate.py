@@ -1,12 +1,12 @@
 """Evaluation of DeMT on the simulated test set: model vs DSP transfer vs identity, ablations, few-shot.
 
 Metrics (per example, stereo, scored after the filter pre-roll):
-- SNR, dB: :func:`eval.metrics.snr_db`, 10 log10(sum y^2 / sum (y_hat - y)^2) on the waveform.
-- RMSE, dB: :func:`eval.metrics.spectral_rmse_db`, the RMS difference of the 1/6-octave smoothed
+- SNR, dB: :func:`tools.metrics.snr_db`, 10 log10(sum y^2 / sum (y_hat - y)^2) on the waveform.
+- RMSE, dB: :func:`tools.metrics.spectral_rmse_db`, the RMS difference of the 1/6-octave smoothed
   long-term spectra over 50 Hz-16 kHz. The paper (arXiv 2511.17136) reports an RMSE of 0.45
   without units that we could match; ours is a spectral error in dB (lower is better), so the
   two numbers are not directly comparable.
-- STOI, %: :func:`eval.metrics.stoi` (pystoi at 10 kHz) x 100.
+- STOI, %: :func:`tools.metrics.stoi` (pystoi at 10 kHz) x 100.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import numpy as np
 
 from demt.data import Recipe, test_examples
 from demt.devices import Device
-from eval.metrics import snr_db, spectral_rmse_db, stoi
 from knowledge.fr_store import FR_GRID_HZ
+from tools.metrics import snr_db, spectral_rmse_db, stoi
 
 
 def _scores(y: np.ndarray, est: np.ndarray, rate: int) -> dict:

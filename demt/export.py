@@ -6,15 +6,17 @@ from pathlib import Path
 
 import torch
 
-from demt.infer import DEFAULT_CHECKPOINT
+from demt.infer import DEFAULT_CHECKPOINT, CheckpointMissingError
 
 
 def export_checkpoint(checkpoint: Path, out: Path | None = None) -> Path:
     """Weights are stored as float16 (halves the size; on 7 test excerpts the rounding changed SNR
     by at most 0.009 dB, see docs/DEMT.md). Returns the folder.
 
-    Raises: FileNotFoundError when the checkpoint is missing.
+    Raises: CheckpointMissingError when the checkpoint is missing.
     """
+    if not Path(checkpoint).is_file():
+        raise CheckpointMissingError(f"no training checkpoint {checkpoint}; `sense demt train` writes last.pt in its run folder")
     ck = torch.load(Path(checkpoint), map_location="cpu", weights_only=False)
     out = Path(out or DEFAULT_CHECKPOINT)
     out.mkdir(parents=True, exist_ok=True)
@@ -22,6 +24,9 @@ def export_checkpoint(checkpoint: Path, out: Path | None = None) -> Path:
     (out / "config.json").write_text(json.dumps(ck["config"], indent=1))
     (out / "recipe.json").write_text(json.dumps(ck["recipe"], indent=1))
     info = {"train": ck["train"], "step": ck["step"]}
+    run_info = Path(checkpoint).parent / "train.json"  # written by train(): the devices it trained on
+    if run_info.is_file():
+        info["train_devices"] = json.loads(run_info.read_text()).get("train_devices")
     log = Path(checkpoint).parent / "log.csv"
     if log.is_file():  # wall time over resumes: the seconds column restarts at each resume
         import csv

@@ -21,23 +21,30 @@ import torch
 
 from demt.devices import get_encoder
 from demt.model import DemtConfig, DemtModel
+from tools.errors import SenseError
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "checkpoints" / "small"
 """The shipped checkpoint folder: model.pt, config.json, recipe.json, metrics.json."""
 
 
-class CheckpointMissingError(FileNotFoundError):
+class CheckpointMissingError(SenseError, FileNotFoundError):
     """No DeMT checkpoint at the given path."""
 
 
 @dataclass(eq=False)
 class LoadedDemt:
-    """A model ready for inference: ``model`` (eval mode), ``config``, ``folder``, ``metrics`` (may be empty)."""
+    """A model ready for inference: ``model`` (eval mode), ``config``, ``folder``, ``metrics`` (may be empty),
+    ``train_devices`` (names of the devices it was trained on, from train.json; None when not recorded)."""
 
     model: DemtModel
     config: DemtConfig
     folder: Path
     metrics: dict
+    train_devices: frozenset[str] | None = None
+
+    def trained_on(self, name: str) -> bool:
+        """Whether the device ``name`` was among the training devices (False when they are not recorded)."""
+        return self.train_devices is not None and name in self.train_devices
 
     @property
     def sample_rate(self) -> int:
@@ -63,7 +70,9 @@ def _load(folder: Path) -> LoadedDemt:
     model.load_state_dict({k: v.float() for k, v in state.items()})
     metrics_path = folder / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return LoadedDemt(model.eval(), cfg, folder, metrics)
+    train_path = folder / "train.json"
+    names = json.loads(train_path.read_text()).get("train_devices") if train_path.is_file() else None
+    return LoadedDemt(model.eval(), cfg, folder, metrics, frozenset(names) if names is not None else None)
 
 
 @lru_cache(maxsize=4)

@@ -22,6 +22,7 @@ import torch
 
 from demt.data import Recipe, Simulator
 from demt.devices import Device, embedding_pool, get_encoder, load_devices, split_devices
+from demt.infer import CheckpointMissingError
 from demt.model import DemtConfig, DemtModel
 
 
@@ -71,7 +72,12 @@ def save_checkpoint(path: Path, model: DemtModel, opt, step: int, tc: TrainConfi
 
 
 def load_model_state(path: Path) -> tuple[DemtModel, dict]:
-    """(model, raw checkpoint dict) from a training checkpoint (.pt)."""
+    """(model, raw checkpoint dict) from a training checkpoint (.pt).
+
+    Raises: demt.infer.CheckpointMissingError when there is no such file.
+    """
+    if not Path(path).is_file():
+        raise CheckpointMissingError(f"no training checkpoint {path}")
     ck = torch.load(path, map_location="cpu", weights_only=False)
     model = DemtModel(DemtConfig(**ck["config"]))
     model.load_state_dict(ck["model"])

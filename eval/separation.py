@@ -23,6 +23,7 @@ import yaml
 
 from knowledge.config import data_dir
 from tools import separate as sep
+from tools.levels import level_change_db, power_db
 from tools.separate import STEMS, Separation, separate
 
 SLAKH_TRACK = "stems/slakh_sample/Track00001"
@@ -122,7 +123,7 @@ def vocals_less_harsh(stems: dict[str, np.ndarray], mix: np.ndarray, rate: int) 
     Returns, per separation: the 2–5 kHz change level of each true stem in the output (dB, energy
     of (stem as output − stem as input) in 2–5 kHz), and vocals − loudest other, dB.
     """
-    from agent import planner, rules
+    from agent import dialogue, planner, rules
     from agent.executor import execute
     from agent.runtime import Runtime
 
@@ -131,12 +132,10 @@ def vocals_less_harsh(stems: dict[str, np.ndarray], mix: np.ndarray, rate: int) 
     stems = {k: v * scale for k, v in stems.items()}
     mix = mix * scale
     request = "make the vocals less harsh"
-    intent = rules.parse(request)
-    words = planner.adjustment_settings(rt, "report", request, intent.adjustments)
-    settings = planner.merge_settings(None, intent, None, None, [], [], planner.stem_settings(intent.stem_edits, words))
-    plan = planner.build_plan(rt, settings)
+    decision = dialogue.read_turn(rt, dialogue.Conversation(), rules.parse(request), dialogue.TurnInput(request, "report"))
+    plan = planner.build_plan(rt, decision.conversation.settings)
     results = {}
-    level = lambda x: 10 * np.log10(band_power(x, rate) + 1e-30)  # noqa: E731
+    level = lambda x: power_db(band_power(x, rate))  # noqa: E731
 
     oracle = execute(rt, plan, mix, rate, separation=Separation(stems, "oracle", "the true stems"))
     gain = np.float32(10 ** (oracle.facts["finalize"]["gain_db"] / 20))
@@ -144,7 +143,7 @@ def vocals_less_harsh(stems: dict[str, np.ndarray], mix: np.ndarray, rate: int) 
 
     real = execute(rt, plan, mix, rate, separation=separate(mix, rate, "classical"))
     gain = np.float32(10 ** (real.facts["finalize"]["gain_db"] / 20))
-    curve = real.stage_curves["vocals stem: less harsh (EQ)"]
+    curve = next(s.curve for s in real.stages if s.kind == "stem_eq" and s.stem == "vocals")
     from knowledge.fr_store import FR_GRID_HZ
     from tools.transfer import device_transfer
 
@@ -172,7 +171,7 @@ def speed_and_memory(seconds: float = 600.0) -> dict:
     return {"seconds": seconds, "wall_s": took, "realtime_x": seconds / took,
             "peak_rss_mb": rss_after, "rss_growth_mb": rss_after - rss_before,
             "output_mb": 4 * long.nbytes / 2 ** 20,
-            "null_db": float(10 * np.log10(np.mean(null.astype(np.float64) ** 2) / np.mean(long.astype(np.float64) ** 2)))}
+            "null_db": level_change_db(long, null)}
 
 
 def _plot(path: Path, tables: dict[str, dict[str, dict[str, float]]]) -> None:
@@ -206,14 +205,12 @@ def report(output: Path, long_seconds: float = 600.0) -> str:
     classical = separate(mix, rate, "classical")
     musdb = {"classical": museval_sdr(stems, classical.stems, rate),
              "mixture as every stem (baseline)": museval_sdr(stems, {k: mix for k in STEMS}, rate)}
-    null_musdb = float(10 * np.log10(np.mean((sum(classical.stems.values()) - mix).astype(np.float64) ** 2)
-                                     / np.mean(mix.astype(np.float64) ** 2)))
+    null_musdb = level_change_db(mix, sum(classical.stems.values()) - mix)
     s_stems, s_mix, s_facts = slakh_stems(rate)
     s_out = separate(s_mix, rate, "classical")
     slakh = {"classical": museval_sdr(s_stems, {k: s_out.stems[k] for k in s_stems}, rate),
              "mixture as every stem (baseline)": museval_sdr(s_stems, {k: s_mix for k in s_stems}, rate)}
-    leaked_vocals = float(10 * np.log10(np.mean(s_out.stems["vocals"].astype(np.float64) ** 2)
-                                        / np.mean(s_mix.astype(np.float64) ** 2)))
+    leaked_vocals = level_change_db(s_mix, s_out.stems["vocals"])
     harsh = vocals_less_harsh(stems, mix, rate)
     speed = speed_and_memory(long_seconds)
     method, why = sep.choose_method("auto")

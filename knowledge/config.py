@@ -14,14 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from knowledge.fetch import fetch_data
+from tools.errors import DataMissingError
+
+__all__ = ["DataMissingError", "PROJECT_ROOT", "cache_dir", "data_dir", "sense_home"]
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class DataMissingError(RuntimeError):
-    """The shared data set is not on this machine and could not be fetched.
-
-    The message is one line saying what is missing and how to point ``SENSE_DATA_DIR`` at it.
-    """
 
 
 def data_dir() -> Path:
@@ -43,9 +40,7 @@ def data_dir() -> Path:
     default = PROJECT_ROOT.parent / "shared" / "data"
     if default.is_dir():
         return default
-    from knowledge.fetch import fetch_data  # only a user's own machine goes this way
-
-    return fetch_data()
+    return fetch_data(cache_dir() / "data")  # only a user's own machine goes this way
 
 
 def sense_home() -> Path:

@@ -48,12 +48,18 @@ _JARGON = {
     "treble": "bright", "highs": "bright", "high end": "bright", "top end": "bright", "sparkle": "bright",
     "lows": "bassy", "low end": "bassy", "bottom end": "bassy", "sub": "bassy", "sub bass": "bassy",
     "mud": "muddy", "boomy": "boom", "boominess": "boom", "sibilance": "shrill", "sibilant": "shrill",
-    "air": "airy", "thin": "tinny", "veiled": "muffled", "tubby": "boom",
+    "air": "airy", "thin": "tinny", "veiled": "muffled", "tubby": "boom", "relaxed": "relaxing",
     # German words the planner sometimes passes through untranslated (the crowd data is English/Spanish)
     "scharf": "harsh", "dumpf": "muffled", "hell": "bright", "brillant": "bright", "bassig": "bassy",
     "weich": "soft", "klar": "clear", "druckvoll": "punchy", "spitz": "shrill", "matschig": "muddy",
-    "luftig": "airy", "dröhnend": "boom", 
+    "luftig": "airy", "dröhnend": "boom",
+    # Spanish audio words the crowd data lacks, and English words the planner translates them to
+    "graves": "bassy", "agudos": "bright", "cálido": "warm", "calido": "warm", "oscuro": "dark", "brillo": "bright",
+    "áspero": "harsh", "aspero": "harsh", "estridente": "shrill", "brilliant": "bright",
 }
+#: Spanish crowd words with an English twin: the twin is used when more people gave it (the English crowd
+#: is larger: "brillante" has 6 contributors, "bright" 35).
+_TRANSLATIONS = {"brillante": "bright", "cálido": "warm", "claro": "clear", "oscuro": "dark", "suave": "soft"}
 #: Below this cosine an embedding match is a guess (MiniLM puts antonyms close: "thin"→"fat").
 EMBEDDING_CONFIDENT = 0.65
 # (suffix, replacement) rules tried in order: "harshness"→"harsh", "muddier"→"muddy", "bass"→"bassy"
@@ -79,7 +85,7 @@ class DescriptorMatch:
         agreement: crowd agreement for the word (0.47–0.81).
         num: number of crowd contributions (2–122).
         exact: the query was the word itself (after lower-casing and dropping "more", "too", ...).
-        via: 'exact' | 'rule' (suffix rule) | 'spelling' | 'embedding'.
+        via: 'exact' | 'translation' | 'jargon' | 'rule' (suffix rule) | 'spelling' | 'embedding'.
     """
 
     query: str
@@ -124,7 +130,8 @@ class DescriptorPrior:
     def lookup(self, word: str) -> DescriptorMatch:
         """Match a word to a known descriptor.
 
-        Order: the exact word (modifiers like "more", "too", "a bit" dropped); a band word from
+        Order: a Spanish word's English twin when more people gave the twin ("brillante"→"bright"); the
+        exact word (modifiers like "more", "too", "a bit" dropped); a band word from
         mixing jargon ("treble"→"bright", "low end"→"bassy", "sibilance"→"shrill"); a suffix rule that
         gives a known word ("harshness"→"harsh", "brighter"→"bright", "muddier"→"muddy",
         "bass"→"bassy"); a known word within SPELLING_MIN_SIMILARITY ("harsch"); else the nearest
@@ -135,6 +142,9 @@ class DescriptorPrior:
         text = " ".join(w for w in word.casefold().split() if w not in _MODIFIERS) or word.casefold().strip()
         if not text:
             raise ValueError("empty descriptor word")
+        twin = _TRANSLATIONS.get(text)
+        if twin in self._entries and self._entries[twin]["num"] > self._entries.get(text, {}).get("num", 0):
+            return self._match(word, twin, 1.0, "translation")
         if text in self._entries:
             return self._match(word, text, 1.0, "exact")
         if text in _JARGON:

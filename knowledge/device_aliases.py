@@ -1,10 +1,13 @@
 """Rule-generated spoken aliases of headphone model names, and query normalisation.
 
 No per-device lists: the rules work on the shape of AutoEq model names ("<Brand> <line>
-<model>"): the brand may be dropped, "(2nd generation)" becomes "2" / "2nd gen" / "second
-gen" / "gen 2", a trailing Roman numeral becomes a digit or is dropped, CamelCase words give
-their initials ("QuietComfort" → "QC") and split words, plurals give singulars ("AirPods" →
-"AirPod"), and model codes give their tail ("WH-1000XM4" → "XM4", "1000XM4").
+<model>"): the brand may be dropped ("Bang & Olufsen" may also be "B&O"), "(2nd generation)"
+becomes "2" / "2nd gen" / "second gen" / "gen 2" (a name without one may be called "first gen"), a
+trailing Roman numeral becomes a digit or is
+dropped, CamelCase words give their initials ("QuietComfort" → "QC") and split words, two or
+three capitalised words in a row give their initials ("Noise Cancelling" → "NC", "Momentum True
+Wireless" → "MTW"), an impedance ("250 Ohm") may be dropped, plurals give singulars ("AirPods" →
+"AirPod"; not "Plus"), and model codes give their tail ("WH-1000XM4" → "XM4", "1000XM4").
 """
 
 from __future__ import annotations
@@ -18,15 +21,20 @@ _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
 _ROMAN = {"II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
 _GENERATION = re.compile(r"^\((\d+)(?:st|nd|rd|th)\s+gen(?:eration)?\)$", re.IGNORECASE)
 _CAMEL = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]+)+$")
+_WORD = re.compile(r"^[A-Z][a-z]+$")
+_OHM = re.compile(r"^(?:ohms?|Ω)$", re.IGNORECASE)
+_NO_SINGULAR = ("ss", "us", "is")
+_CATEGORY = frozenset("headphones headphone earphones earphone earbuds earbud monitors monitor".split())
 _MAX_ALIASES = 256
 
 
 def normalise(text: str) -> str:
-    """Lower-case, drop possessive "'s", turn punctuation into spaces, spell-out numbers → digits.
+    """Lower-case, drop possessive "'s", "+" → "plus", other punctuation → spaces, spelled-out numbers → digits.
 
-    "Sony's WH-1000XM4!" → "sony wh 1000xm4"; "AirPods Pro two" → "airpods pro 2".
+    "Sony's WH-1000XM4!" → "sony wh 1000xm4"; "AirPods Pro two" → "airpods pro 2";
+    "Galaxy Buds+" → "galaxy buds plus".
     """
-    text = text.casefold().replace("’", "'")
+    text = text.casefold().replace("’", "'").replace("+", " plus ")
     text = re.sub(r"'s\b", "", text)
     text = re.sub(r"[^\w]+|_", " ", text)
     return " ".join(_NUMBER_WORDS.get(t, t) for t in text.split())
@@ -49,17 +57,55 @@ def device_aliases(name: str) -> list[str]:
     """
     tokens = re.findall(r"\([^)]*\)|\S+", name)
     n_brand = 3 if len(tokens) > 3 and tokens[1] in ("&", "and") else 1
-    brand, rest = " ".join(tokens[:n_brand]), tokens[n_brand:]
+    brands, rest = _brand_variants(tokens[:n_brand]), _join_impedance(tokens[n_brand:])
     if not rest:
         return [normalise(name)]
-    options = [[brand, ""]] + [_token_variants(tok, i, len(rest)) for i, tok in enumerate(rest)]
     primary = [normalise(name), normalise(" ".join(rest))]
-    generated = (
-        normalise(" ".join(t for t in combo if t))
-        for combo in itertools.islice(itertools.product(*options), _MAX_ALIASES * 4)
-    )
+    generated = []
+    for seq in [rest, *_initialised(rest)]:  # the initials forms come last
+        options = [brands] + [_token_variants(tok, i, len(seq)) for i, tok in enumerate(seq)]
+        generated += [
+            normalise(" ".join(t for t in combo if t))
+            for combo in itertools.islice(itertools.product(*options), _MAX_ALIASES * 4)
+        ]
+    if not any(_GENERATION.match(t) for t in tokens):  # a model without a generation is the first one
+        generated += [normalise(f"{base} {first}") for base in primary for first in ("1st gen", "first gen",
+                                                                                      "first generation")]
     extra = [a for a in dict.fromkeys(generated) if a not in primary and re.search(r"[a-z]", a)]
     return (primary + extra)[:_MAX_ALIASES]
+
+
+def _brand_variants(tokens: list[str]) -> list[str]:
+    """The brand, its initials when it is "X & Y" ("Bang & Olufsen" → "B&O"), and nothing."""
+    brand = " ".join(tokens)
+    if len(tokens) == 3:
+        return [brand, f"{tokens[0][0]}&{tokens[2][0]}", ""]
+    return [brand, ""]
+
+
+def _join_impedance(tokens: list[str]) -> list[str]:
+    """Merge "<number> Ohm" into one token "<number> Ohm" (a variant that may be left unsaid)."""
+    out: list[str] = []
+    for tok in tokens:
+        if _OHM.match(tok) and out and out[-1].isdigit():
+            out[-1] = f"{out[-1]} {tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _initialised(tokens: list[str]) -> list[list[str]]:
+    """``tokens`` with each run of 2-3 capitalised words replaced by its initials ("Noise Cancelling" → "NC").
+
+    Category words ("Headphones", "Earbuds") are not part of a run: "NC Headphones", not "NCH".
+    """
+    out = []
+    for size in (2, 3):
+        for i in range(len(tokens) - size + 1):
+            span = tokens[i:i + size]
+            if all(_WORD.match(t) and t.casefold() not in _CATEGORY for t in span):
+                out.append(tokens[:i] + ["".join(t[0] for t in span)] + tokens[i + size:])
+    return out
 
 
 def _token_variants(token: str, position: int, n_tokens: int) -> list[str]:
@@ -72,8 +118,8 @@ def _token_variants(token: str, position: int, n_tokens: int) -> list[str]:
         if n <= len(_ORDINAL_WORDS):
             variants += [f"{_ORDINAL_WORDS[n - 1]} gen", f"{_ORDINAL_WORDS[n - 1]} generation"]
         return variants
-    if token.startswith("("):  # other qualifiers ("(velour earpads)") are often left unsaid
-        return variants + [""]
+    if token.startswith("(") or re.match(r"^\d+ \S+$", token):
+        return variants + [""]  # other qualifiers ("(velour earpads)", "250 Ohm") are often left unsaid
     if token in _ROMAN:
         variants.append(str(_ROMAN[token]))
         if position == n_tokens - 1:
@@ -82,7 +128,7 @@ def _token_variants(token: str, position: int, n_tokens: int) -> list[str]:
     if _CAMEL.match(token):
         words = re.findall(r"[A-Z][a-z]+", token)
         variants += [" ".join(words), "".join(w[0] for w in words)]
-    if token.isalpha() and len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+    if token.isalpha() and len(token) > 3 and token.endswith("s") and not token.endswith(_NO_SINGULAR):
         variants.append(token[:-1])
     runs = re.findall(r"[A-Za-z]+|\d+", token)
     if len(runs) >= 3 and runs[-1].isdigit() and runs[-2].isalpha():

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pooch
 import requests
 
-from knowledge.config import DataMissingError, cache_dir
+from tools.errors import DataMissingError
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,11 @@ def upstream_url(item: DataFile, base_urls: Mapping[str, str] | None = None) -> 
     return f"{base.rstrip('/')}/{item.commit}/{quote(item.upstream_path)}"
 
 
-def fetch_data(dest: Path | None = None, base_urls: Mapping[str, str] | None = None) -> Path:
+def fetch_data(dest: Path, base_urls: Mapping[str, str] | None = None) -> Path:
     """Download (or reuse) every MANIFEST file, checking its sha256, into ``dest``.
 
     Args:
-        dest: target data dir; default ``cache_dir()/data``. Files already there with the right
+        dest: target data dir (knowledge.config uses ``cache_dir()/data``). Files already there with the right
             hash are not downloaded again.
         base_urls: per repository ("owner/name") URL prefix replacing ``https://github.com/<repo>/raw/``
             (a mirror, or a local server in tests); the commit and upstream path are appended.
@@ -107,7 +107,7 @@ def fetch_data(dest: Path | None = None, base_urls: Mapping[str, str] | None = N
         DataMissingError: a file could not be downloaded or its hash did not match (one line naming
             the file and how to set SENSE_DATA_DIR).
     """
-    dest = Path(dest) if dest is not None else cache_dir() / "data"
+    dest = Path(dest)
     downloader = pooch.HTTPDownloader(progressbar=False, timeout=30)
     pooch.get_logger().setLevel(logging.WARNING)  # one line on failure, nothing per file on success
     for item in MANIFEST:

@@ -18,7 +18,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.config import sense_home
 from knowledge.embeddings import EMBEDDING_DIM
@@ -48,6 +48,52 @@ CREATE TABLE IF NOT EXISTS profile_devices (
 _COLUMNS = "id, user, request, intent, plan, params, rating, created_at"
 
 
+class WordAmount(BaseModel):
+    """A tone word as applied: ``{descriptor: "harsh", direction: "less", amount: 0.55}`` (Audealize amount)."""
+
+    model_config = ConfigDict(extra="ignore")
+    descriptor: str
+    direction: str
+    amount: float
+
+
+class BandGain(BaseModel):
+    """An explicit EQ move as applied: ``{label: "250 Hz", gain_db: -3.0}`` (dB, capped)."""
+
+    model_config = ConfigDict(extra="ignore")
+    label: str
+    gain_db: float
+
+
+class StemParams(BaseModel):
+    """One stem's move as applied (gain in dB, mute, solo, tone words on the stem)."""
+
+    model_config = ConfigDict(extra="ignore")
+    gain_db: float = 0.0
+    mute: bool = False
+    solo: bool = False
+    adjustments: list[WordAmount] = Field(default_factory=list)
+
+
+class ResultParams(BaseModel):
+    """What was applied for one request: the part of a record the history reads.
+
+    Attributes:
+        target: device rendered (model name), or None.
+        listening: the listening device, or None.
+        adjustments: tone words on the whole mix (their amounts are what :meth:`PreferenceStore.history_amount` reuses).
+        band_edits: explicit EQ moves.
+        stems: per-stem moves, by stem name.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+    target: str | None = None
+    listening: str | None = None
+    adjustments: list[WordAmount] = Field(default_factory=list)
+    band_edits: list[BandGain] = Field(default_factory=list)
+    stems: dict[str, StemParams] = Field(default_factory=dict)
+
+
 class PreferenceRecord(BaseModel):
     """One stored request of one user.
 
@@ -57,8 +103,7 @@ class PreferenceRecord(BaseModel):
         request: the user's words.
         intent: parsed intent (free JSON object).
         plan: the tool calls run (list of JSON objects).
-        params: parameters used, e.g. {"adjustments": [{"descriptor": "harsh", "direction": "less",
-            "amount": 0.6}], "device": "Apple AirPods Pro (2nd generation)"}.
+        params: what was applied (device, tone words with amounts, band edits, stems).
         rating: -1 (bad), 1 (good) or None (not rated).
         created_at: UTC time it was stored.
     """
@@ -68,7 +113,7 @@ class PreferenceRecord(BaseModel):
     request: str
     intent: dict[str, Any]
     plan: list[dict[str, Any]]
-    params: dict[str, Any]
+    params: ResultParams
     rating: int | None
     created_at: datetime
 
@@ -102,12 +147,14 @@ class PreferenceStore:
     # --- records -----------------------------------------------------------------------------
 
     def add(
-        self, user: str, request: str, intent: dict, plan: list[dict], params: dict, rating: int | None = None
+        self, user: str, request: str, intent: dict, plan: list[dict], params: ResultParams,
+        rating: int | None = None,
     ) -> int:
         """Store one request with its embedding in one transaction.
 
         Args:
-            intent, plan, params: JSON-serialisable (numpy numbers and Paths are converted).
+            intent, plan: JSON-serialisable (numpy numbers and Paths are converted).
+            params: what was applied.
         Returns:
             the new record id.
         Raises:
@@ -122,7 +169,7 @@ class PreferenceStore:
                 "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    user, request, _to_json(intent), _to_json(plan), _to_json(params), rating,
+                    user, request, _to_json(intent), _to_json(plan), params.model_dump_json(), rating,
                     vector.tobytes(), self._get_embedder().model_id, _now(),
                 ),
             )
@@ -279,7 +326,7 @@ def _record(row) -> PreferenceRecord:
     id_, user, request, intent, plan, params, rating, created_at = row
     return PreferenceRecord(
         id=id_, user=user, request=request, intent=json.loads(intent), plan=json.loads(plan),
-        params=json.loads(params), rating=rating, created_at=datetime.fromisoformat(created_at),
+        params=ResultParams.model_validate_json(params), rating=rating, created_at=datetime.fromisoformat(created_at),
     )
 
 

@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ["SENSE_HOME"] = tempfile.mkdtemp(prefix="sense-test-home-")
@@ -56,7 +55,3 @@ def rt_llm(tmp_path_factory, data_dir):
         return Runtime.load(prefs_path=tmp_path_factory.mktemp("prefs-llm") / "prefs.sqlite")
     except ModelMissingError as exc:
         pytest.skip(f"planner model not assembled: {exc}")
-
-
-def rms_db(x: np.ndarray) -> float:
-    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-30))

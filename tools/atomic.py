@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from tools.errors import OutputExistsError
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -56,16 +57,16 @@ def write_new_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Pa
     """
     path = Path(path)
     if path.exists():
-        raise FileExistsError(f"{path}: already exists; not overwriting")
+        raise OutputExistsError(f"{path}: already exists; not overwriting")
     tmp = _write_temp(path.parent, path.name, write)
     try:
         try:
             os.link(tmp, path)
         except FileExistsError:
-            raise FileExistsError(f"{path}: already exists; not overwriting") from None
+            raise OutputExistsError(f"{path}: already exists; not overwriting") from None
         except OSError:
             if path.exists():
-                raise FileExistsError(f"{path}: already exists; not overwriting") from None
+                raise OutputExistsError(f"{path}: already exists; not overwriting") from None
             os.replace(tmp, path)
         _fsync_folder(path.parent)
     finally:

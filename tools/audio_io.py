@@ -20,6 +20,7 @@ import soundfile as sf
 import soxr
 
 from tools.atomic import write_new_file
+from tools.errors import SenseError
 
 # libsndfile's MP3 length comes from the Xing/LAME header or, without one, an estimate from the
 # file size; a decoded length this much shorter than declared is read as truncation.
@@ -28,7 +29,7 @@ _DEFAULT_SUBTYPES = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": 
 _EXTENSION_FORMATS = {"aif": "AIFF", "aiff": "AIFF"}
 
 
-class AudioError(Exception):
+class AudioError(SenseError):
     """Base class of audio input/output errors; the message is one line naming the file."""
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from tools.errors import SenseError
 
 
-class DemucsUnavailable(RuntimeError):
+class DemucsUnavailable(SenseError, RuntimeError):
     """demucs or openunmix is not installed (scripts/setup.sh installs both with --no-deps)."""
 
 

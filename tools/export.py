@@ -219,16 +219,6 @@ def parse_eq_text(text: str) -> ParsedEq:
     return parsed
 
 
-def filters_from_plan(plan: list[dict]) -> list[Filter]:
-    """Every parametric filter of a SENSE plan: each ``equalize`` call's filters, in plan order.
-
-    A plan is a list of ``{"tool", "args"}`` dicts (see agent.planner.build_plan): a word's EQ is an
-    ``equalize`` call with its 40 Audealize peaking filters, explicit band edits one ``equalize``
-    call with theirs. ``device_transfer`` calls are not filters; export their curve as a GraphicEQ.
-    """
-    return [Filter(**f) for call in plan if call.get("tool") == "equalize" for f in call["args"].get("filters", [])]
-
-
 def write_exports(folder: str | Path, filters: list[Filter], graphic: tuple[np.ndarray, np.ndarray] | None = None,
                   *, header: list[str] = (), graphic_label: str | None = None) -> dict[str, Path]:
     """Write ``config.txt`` (EqualizerAPO) and ``ParametricEQ.txt`` (AutoEq) into ``folder``.

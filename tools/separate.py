@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tools.audio_io import resample
+from tools.errors import SenseError
 
 STEMS = ("vocals", "drums", "bass", "other")
 Method = Literal["auto", "demucs", "classical"]
@@ -56,7 +57,7 @@ VOCAL_BAND_HZ = (150.0, 8000.0)
 CENTRE_EXPONENT = 4.0  # how strictly "centre" is read from inter-channel similarity
 
 
-class SeparationError(RuntimeError):
+class SeparationError(SenseError, RuntimeError):
     """A backend cannot run (weights missing, demucs not installed, bad input); one-line message."""
 
 

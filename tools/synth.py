@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from tools.errors import SenseError
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 
 
-class SynthUnavailable(RuntimeError):
+class SynthUnavailable(SenseError, RuntimeError):
     """FluidSynth or the soundfont is missing."""
 
 

@@ -202,8 +202,8 @@ def device_transfer(
         curve_db: float array (n,), gain in dB.
     Returns:
         (float32 array shaped like ``samples``, facts) where facts has ``n_taps``,
-        ``max_boost_db`` and ``max_cut_db`` (largest boost and largest cut of the curve below
-        Nyquist, both >= 0 dB) and ``seconds`` (processing wall time).
+        ``max_gain_db`` (largest gain of the curve below Nyquist, >= 0 dB), ``min_gain_db`` (deepest
+        cut, signed, <= 0 dB) and ``seconds`` (processing wall time).
     Raises:
         ValueError: bad grid.
     """
@@ -214,8 +214,8 @@ def device_transfer(
     audible = np.asarray(curve_db, dtype=np.float64)[f <= sample_rate / 2]
     facts = {
         "n_taps": int(fir.size),
-        "max_boost_db": float(max(audible.max(initial=0.0), 0.0)),
-        "max_cut_db": float(max(-audible.min(initial=0.0), 0.0)),
+        "max_gain_db": float(max(audible.max(initial=0.0), 0.0)),
+        "min_gain_db": float(min(audible.min(initial=0.0), 0.0)),
         "seconds": time.perf_counter() - start,
     }
     return out, facts

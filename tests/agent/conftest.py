@@ -6,8 +6,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def graph(rt_rules):
-    """The agent graph with the rule-based parser, one per test module (conversations by thread id)."""
-    from agent.graph import build_graph
+def engine(rt_rules):
+    """The conversation engine with the rule-based parser, one per test module (conversations by thread id)."""
+    from agent.engine import Engine
 
-    return build_graph(rt_rules)
+    return Engine(rt_rules)

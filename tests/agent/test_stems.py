@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent import planner, rules
+from agent import dialogue, planner, rules
 from agent.executor import execute
+from agent.settings import StemMove
 from eval.separation import band_power
-from tests.agent.test_graph import run_turn
+from tests.agent.turns import run_turn
+from tools.levels import power_db, rms_db
 from tools.separate import STEMS, Separation
 
 PARSES = [
@@ -43,7 +45,7 @@ def test_rule_parser_reads_stem_requests(request_text, stems, words):
 def stem_change_levels_db(original: dict[str, np.ndarray], output_stems: dict[str, np.ndarray],
                           sample_rate: int) -> dict[str, float]:
     """How much each stem changed in 2–5 kHz: energy of (stem as output − stem as input) there, dB."""
-    return {k: 10 * np.log10(band_power(output_stems[k] - original[k], sample_rate) + 1e-30) for k in original}
+    return {k: power_db(band_power(output_stems[k] - original[k], sample_rate)) for k in original}
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +62,8 @@ def test_oracle_vocals_less_harsh_changes_the_vocal_stem_6_db_more_than_the_rest
     stems, mix, rate = musdb
     request = "make the vocals less harsh"
     intent = rules.parse(request)
-    words = planner.adjustment_settings(rt_rules, "oracle", request, intent.adjustments)
-    settings = planner.merge_settings(None, intent, None, None, [], [], planner.stem_settings(intent.stem_edits, words))
-    plan = planner.build_plan(rt_rules, settings)
+    decision = dialogue.read_turn(rt_rules, dialogue.Conversation(), intent, dialogue.TurnInput(request, "oracle"))
+    plan = planner.build_plan(rt_rules, decision.conversation.settings)
     assert [c.tool for c in plan] == ["separate", "stem_eq", "remix", "finalize"]
     ex = execute(rt_rules, plan, mix, rate, separation=Separation(stems, "oracle", "the true stems"))
     fin = ex.facts["finalize"]
@@ -74,41 +75,40 @@ def test_oracle_vocals_less_harsh_changes_the_vocal_stem_6_db_more_than_the_rest
     vocal = changes["vocals"]
     assert all(vocal - changes[k] >= 6.0 for k in ("drums", "bass", "other"))
     # and the vocal stem's own 2–5 kHz energy really went down
-    assert 10 * np.log10(band_power(ex.stems["vocals"], rate) / band_power(stems["vocals"], rate)) < -2.0
+    assert power_db(band_power(ex.stems["vocals"], rate)) - power_db(band_power(stems["vocals"], rate)) < -2.0
 
 
 def test_unprocessed_oracle_remix_is_the_mix(rt_rules, musdb):
     stems, mix, rate = musdb
-    plan = planner._stem_calls(rt_rules, {"drums": {"gain_db": 0.0, "requested_gain_db": 0.0, "capped": False,
-                                                    "mute": False, "solo": False, "adjustments": []}})
+    plan = [*planner._stem_calls(rt_rules, {"drums": StemMove()}), *planner.build_plan(rt_rules, dialogue.Settings())]
     ex = execute(rt_rules, plan, mix, rate, separation=Separation(stems, "oracle", "the true stems"))
     residual = sum(ex.stems.values()) - mix
-    assert 10 * np.log10(np.mean(residual ** 2) / np.mean(mix ** 2) + 1e-30) < -60.0
+    assert rms_db(residual) - rms_db(mix) < -60.0
 
 
-def test_quieter_drums_then_more_then_karaoke(graph, excerpt, tmp_path):
+def test_quieter_drums_then_more_then_karaoke(engine, excerpt, tmp_path):
     thread = "stems"
-    state = run_turn(graph, "quieter drums", excerpt, thread=thread, output_path=tmp_path / "a.wav")
-    assert state["status"] == "processed"
-    assert [c["tool"] for c in state["plan"]] == ["separate", "stem_gain", "remix", "finalize"]
-    drums = state["facts"]["tools"]["stems"]["drums"]
+    state = run_turn(engine, "quieter drums", excerpt, thread=thread, output_path=tmp_path / "a.wav")
+    assert state.status == "processed"
+    assert [c.tool for c in state.plan] == ["separate", "stem_gain", "remix", "finalize"]
+    drums = state.execution.facts["stems"]["drums"]
     assert drums["level_change_db"] == pytest.approx(-6.0, abs=0.05)
-    assert "drum stem -6.0 dB" in state["reply"] and "classical" in state["reply"]
-    assert all(c["ok"] for c in state["checks"])
+    assert "drum stem -6.0 dB" in state.reply and "classical" in state.reply
+    assert all(c["ok"] for c in state.checks)
 
-    state = run_turn(graph, "a bit more", excerpt, thread=thread, output_path=tmp_path / "b.wav")
-    assert state["facts"]["tools"]["stems"]["drums"]["level_change_db"] == pytest.approx(-9.0, abs=0.05)
+    state = run_turn(engine, "a bit more", excerpt, thread=thread, output_path=tmp_path / "b.wav")
+    assert state.execution.facts["stems"]["drums"]["level_change_db"] == pytest.approx(-9.0, abs=0.05)
 
-    state = run_turn(graph, "karaoke version", excerpt, thread=thread, output_path=tmp_path / "c.wav")
-    stems = state["facts"]["tools"]["stems"]
+    state = run_turn(engine, "karaoke version", excerpt, thread=thread, output_path=tmp_path / "c.wav")
+    stems = state.execution.facts["stems"]
     assert stems["vocals"]["muted"] and stems["drums"]["level_change_db"] == pytest.approx(-9.0, abs=0.05)
-    assert "removed the vocal stem (karaoke)" in state["reply"]
-    assert abs(state["measurements"]["lufs_out"] - state["measurements"]["lufs_in"]) < 0.5
+    assert "removed the vocal stem (karaoke)" in state.reply
+    assert abs(state.measurements["lufs_out"] - state.measurements["lufs_in"]) < 0.5
 
 
-def test_stem_boost_is_capped_at_12_db(graph, excerpt, tmp_path):
-    state = run_turn(graph, "turn up the bass guitar by 20 dB", excerpt, output_path=tmp_path / "a.wav")
-    bass = state["facts"]["tools"]["stems"]["bass"]
+def test_stem_boost_is_capped_at_12_db(engine, excerpt, tmp_path):
+    state = run_turn(engine, "turn up the bass guitar by 20 dB", excerpt, output_path=tmp_path / "a.wav")
+    bass = state.execution.facts["stems"]["bass"]
     assert bass["level_change_db"] == pytest.approx(12.0, abs=0.05)
-    assert "capped at +12 dB" in state["reply"]
-    assert state["measurements"]["true_peak_dbtp"] <= -1.0 + 1e-3
+    assert "capped at +12 dB" in state.reply
+    assert state.measurements["true_peak_dbtp"] <= -1.0 + 1e-3

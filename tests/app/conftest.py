@@ -21,12 +21,15 @@ TEST_MAX_UPLOAD_MB = 6.0
 @pytest.fixture(scope="session")
 def sense_app(rt_rules, tmp_path_factory):
     """(SenseApp, base URL) served in this process for the whole test session."""
-    import app as sense_web
+    from webui.bench import free_port
+    from webui.chat import SenseApp
+    from webui.server import launch
+    from webui.session import Limits
 
     sessions = tmp_path_factory.mktemp("app-sessions")
-    web = sense_web.SenseApp(rt_rules, limits=sense_web.Limits(max_upload_mb=TEST_MAX_UPLOAD_MB), sessions_root=sessions)
-    port = sense_web.free_port()
-    demo = sense_web.launch(web, port=port, block=False, quiet=True)
+    web = SenseApp(rt_rules, limits=Limits(max_upload_mb=TEST_MAX_UPLOAD_MB), sessions_root=sessions)
+    port = free_port()
+    demo = launch(web, port=port, block=False, quiet=True)
     try:
         yield web, f"http://127.0.0.1:{port}/"
     finally:
@@ -44,13 +47,13 @@ def browser():
     except ImportError:
         pytest.skip("the playwright Python package is not installed (pip install playwright; "
                     "no browser download is needed: the tests use /usr/bin/chromium)")
-    import app as sense_web
+    from webui.bench import CHROMIUM_ARGS
 
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     with sync_playwright() as p:
         # a fake microphone (a beep) stands in for a real one in the recording test
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            *sense_web.CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+            *CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
         try:
             yield chromium
         finally:

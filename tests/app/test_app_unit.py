@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-import app as sense_web
 from tools.export import parse_eq_text
+from webui.chat import SenseApp
+from webui.session import MB, Limits, UploadProblem
 
 
 def _no_progress(*args, **kwargs):
@@ -26,8 +29,8 @@ def run_turn(web, session, text, audio=None):
 
 @pytest.fixture(scope="module")
 def web(rt_rules, tmp_path_factory):
-    return sense_web.SenseApp(rt_rules, limits=sense_web.Limits(max_upload_mb=6, max_duration_s=30),
-                              sessions_root=tmp_path_factory.mktemp("unit-sessions"))
+    return SenseApp(rt_rules, limits=Limits(max_upload_mb=6, max_duration_s=30),
+                    sessions_root=tmp_path_factory.mktemp("unit-sessions"))
 
 
 def test_upload_checks_explain_each_problem(web, tmp_path, excerpt):
@@ -36,7 +39,7 @@ def test_upload_checks_explain_each_problem(web, tmp_path, excerpt):
     empty = tmp_path / "empty.flac"
     empty.write_bytes(b"")
     big = tmp_path / "big.wav"
-    big.write_bytes(np.random.default_rng(0).bytes(7 * sense_web.MB))
+    big.write_bytes(np.random.default_rng(0).bytes(7 * MB))
     long = tmp_path / "long.wav"
     sf.write(long, np.zeros((31 * 8000, 1), dtype=np.float32), 8000)
     doc = tmp_path / "song.txt"
@@ -44,7 +47,7 @@ def test_upload_checks_explain_each_problem(web, tmp_path, excerpt):
     expected = {text: "can't read", empty: "empty (0 bytes)", big: "limit is 6 MB", long: "limit is 0:30",
                 doc: "not an audio file type"}
     for path, words in expected.items():
-        with pytest.raises(sense_web.UploadProblem) as info:
+        with pytest.raises(UploadProblem) as info:
             web.check_upload(path)
         message = str(info.value)
         assert words in message and path.name in message
@@ -68,7 +71,7 @@ def test_errors_become_friendly_messages(web, excerpt, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("internal detail /secret/path")
 
-    monkeypatch.setattr(web.graph, "stream", boom)
+    monkeypatch.setattr(web.engine.graph, "stream", boom)
     session, _ = run_turn(web, session, "warmer")
     last = session.history[-1]["content"]
     assert last.startswith("⚠️ Sorry, something went wrong on my side (RuntimeError)")
@@ -107,12 +110,17 @@ def test_exports_hold_the_plan(web, excerpt):
     config = parse_eq_text(open(next(p for p in downloads if p.endswith("config.txt"))).read())
     parametric_text = open(next(p for p in downloads if p.endswith("ParametricEQ.txt"))).read()
     parametric = parse_eq_text(parametric_text)
-    values = web.graph.get_state({"configurable": {"thread_id": session.thread}}).values
-    word_filters = values["plan"][1]["args"]["filters"]
+    trace = json.loads(open(next(p for p in downloads if p.endswith(".json"))).read())
+    word_filters = trace["plan"][1]["args"]["filters"]
     assert len(config.filters) == len(parametric.filters) == len(word_filters)
     assert config.graphic is not None and parametric.graphic is None
-    transfer = np.asarray(next(v for k, v in values["facts"]["stage_curves"].items() if k.startswith("device transfer")))
     from knowledge.fr_store import FR_GRID_HZ
+    from tools.transfer import transfer_curve
+
+    args = trace["plan"][0]["args"]
+    store = web.rt.store
+    transfer = transfer_curve(FR_GRID_HZ, store.curve(args["target"]).db, store.target_for(args["target"]).db,
+                              smoothing=args["smoothing_octaves"], max_boost_db=args["max_boost_db"])
 
     freqs, gains = config.graphic
     assert np.max(np.abs(gains - np.interp(np.log(freqs), np.log(FR_GRID_HZ), transfer))) <= 0.051

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import HEADLINE_REQUEST
 from knowledge.config import PROJECT_ROOT
 from tests.app.conftest import copy_screenshot
+from webui.layout import HEADLINE_REQUEST
 
 PROCESSED_READY = """(previous) => {
     const a = document.querySelector('#sense-processed audio');

@@ -79,11 +79,13 @@ def test_login_makes_preferences_per_user(rt_rules, excerpt, tmp_path):
     """With SENSE_APP_PASSWORD the page asks for a login; ratings go to that user's preferences."""
     from gradio_client import Client, handle_file
 
-    import app as sense_web
+    from webui.bench import free_port
+    from webui.chat import SenseApp
+    from webui.server import launch
 
-    web = sense_web.SenseApp(rt_rules, sessions_root=tmp_path / "sessions")
-    port = sense_web.free_port()
-    demo = sense_web.launch(web, port=port, block=False, quiet=True, auth=("alice", "s3cret"))
+    web = SenseApp(rt_rules, sessions_root=tmp_path / "sessions")
+    port = free_port()
+    demo = launch(web, port=port, block=False, quiet=True, auth=("alice", "s3cret"))
     url = f"http://127.0.0.1:{port}/"
     try:
         with pytest.raises(Exception):
@@ -98,12 +100,26 @@ def test_login_makes_preferences_per_user(rt_rules, excerpt, tmp_path):
 
 
 def test_auth_from_env(monkeypatch):
-    import app as sense_web
+    from webui.server import auth_from_env
 
     monkeypatch.delenv("SENSE_APP_PASSWORD", raising=False)
-    assert sense_web.auth_from_env() is None
+    assert auth_from_env() is None
     monkeypatch.setenv("SENSE_APP_PASSWORD", "pw")
     monkeypatch.delenv("SENSE_APP_USER", raising=False)
-    assert sense_web.auth_from_env() == ("sense", "pw")
+    assert auth_from_env() == ("sense", "pw")
     monkeypatch.setenv("SENSE_APP_USER", "bob")
-    assert sense_web.auth_from_env() == ("bob", "pw")
+    assert auth_from_env() == ("bob", "pw")
+
+
+def test_app_py_is_the_entry_point():
+    """``python app.py`` stays the command (the Makefile runs it) and re-exports the webui names."""
+    import app
+    import webui.bench
+    import webui.chat
+    import webui.server
+
+    assert app.SenseApp is webui.chat.SenseApp and app.launch is webui.server.launch
+    assert app.free_port is webui.bench.free_port and callable(app.main)
+    with pytest.raises(SystemExit) as exit_:
+        app.main(["--help"])
+    assert exit_.value.code == 0

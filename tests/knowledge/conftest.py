@@ -22,7 +22,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def autoeq_dir(shared_data) -> Path:
-    """``fr/autoeq`` of the shared data: 10 measurements of 9 models, 3 targets."""
+    """``fr/autoeq`` of the shared data (index.csv, measurements/, targets/); tests read its contents at run time."""
     return shared_data / "fr" / "autoeq"
 
 

@@ -31,8 +31,10 @@ def test_constants_match_audealize():
 def test_vocabulary_has_english_and_spanish(prior):
     words = prior.words()
     assert len(words) == 394
-    spanish = prior.lookup("brillante")
+    spanish = prior.lookup("claro")
     assert spanish.exact and spanish.lang == "Español"
+    twin = prior.lookup("brillante")  # a Spanish word whose English twin more people gave
+    assert (twin.word, twin.via, twin.lang) == ("bright", "translation", "English")
     assert prior.lookup("caliente").lang == "Español"
 
 
@@ -68,7 +70,7 @@ def test_harsh_warm_bright_have_the_expected_shape(prior):
         ("more bass", "bassy", "rule"),
         ("harsch", "harsh", "spelling"),
         ("warmth", "warm", "rule"),
-        ("cálido", "caliente", "embedding"),
+        ("cálido", "warm", "translation"),
     ],
 )
 def test_lookup_normalises_and_falls_back(prior, asked, word, via):

@@ -8,7 +8,9 @@ import http.server
 import shutil
 import socket
 import threading
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from knowledge.config import DataMissingError
@@ -69,7 +71,14 @@ def test_fetch_lays_out_a_usable_data_dir(upstream, tmp_path, shared_data):
         assert (dest / item.relpath).read_bytes() == (shared_data / item.relpath).read_bytes()
     assert not (dest / "fr" / "autoeq" / "index.csv").exists()
     store = FRStore.load(dest / "fr" / "autoeq")  # folder walk, no index.csv
-    assert store.devices() == FRStore.load(shared_data / "fr" / "autoeq").devices()
+    shared = FRStore.load(shared_data / "fr" / "autoeq")
+    fetched = {Path(i.relpath).stem for i in MANIFEST if i.relpath.startswith("fr/autoeq/measurements/")}
+    assert store.devices() == sorted(fetched) and set(fetched) <= set(shared.devices())
+    for name in store.devices():  # each fetched file gives the curve of the shared copy
+        assert store.device_type(name) == shared.device_type(name)
+        for m in store.measurements(name):
+            twin = next(s for s in shared.measurements(name) if s.source == m.source)
+            np.testing.assert_allclose(m.db, twin.db)
     assert store.target_for("Apple AirPods Max").device == "Rtings Harman over-ear 2018"
 
 

@@ -7,11 +7,13 @@ import threading
 
 import pytest
 
-from knowledge.preferences import PreferenceRecord, PreferenceStore
+from knowledge.preferences import PreferenceRecord, PreferenceStore, ResultParams, WordAmount
+
+NONE = ResultParams()
 
 
 def harsh_params(amount, device="Apple AirPods Pro (2nd generation)"):
-    return {"adjustments": [{"descriptor": "harsh", "direction": "less", "amount": amount}], "device": device}
+    return ResultParams(adjustments=[WordAmount(descriptor="harsh", direction="less", amount=amount)], target=device)
 
 
 @pytest.fixture
@@ -34,10 +36,11 @@ def test_add_get_last_and_rate(store):
     assert isinstance(rec, PreferenceRecord)
     assert (rec.request, rec.intent, rec.plan, rec.rating) == (
         "make the vocals less harsh", {"kind": "eq"}, [{"tool": "eq", "args": {}}], None)
-    assert rec.params["adjustments"][0]["amount"] == 0.6 and rec.created_at.tzinfo is not None
+    assert rec.params.adjustments[0].amount == 0.6 and rec.created_at.tzinfo is not None
+    assert rec.params.target == "Apple AirPods Pro (2nd generation)"
     store.rate("ann", rid, 1)
     assert store.get("ann", rid).rating == 1
-    second = store.add("ann", "more bass", {}, [], {}, rating=-1)
+    second = store.add("ann", "more bass", {}, [], NONE, rating=-1)
     assert store.last("ann").id == second > rid
     assert store.last("nobody") is None
 
@@ -45,26 +48,38 @@ def test_add_get_last_and_rate(store):
 def test_numpy_values_are_stored_as_json(store):
     import numpy as np
 
-    rid = store.add("ann", "less harsh", {}, [], {"adjustments": [
-        {"descriptor": "harsh", "direction": "less", "amount": np.float32(0.5)}], "gains_db": np.zeros(3)}, rating=1)
-    assert store.get("ann", rid).params["gains_db"] == [0.0, 0.0, 0.0]
+    rid = store.add("ann", "less harsh", {"gains_db": np.zeros(3)}, [], harsh_params(float(np.float32(0.5))), rating=1)
+    assert store.get("ann", rid).intent["gains_db"] == [0.0, 0.0, 0.0]
     assert store.history_amount("ann", "harsh", "less", "harsh")[0] == 0.5
     with pytest.raises(TypeError):
-        store.add("ann", "x", {"bad": object()}, [], {})
+        store.add("ann", "x", {"bad": object()}, [], NONE)
+
+
+def test_records_of_an_older_layout_still_read(store):
+    """Rows written before typed records (extra keys such as "device") read as ResultParams."""
+    with store._lock:
+        store._conn.execute(
+            "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
+            " VALUES ('ann', 'old', '{}', '[]', ?, 1, ?, ?, '2026-11-24T00:00:00+00:00')",
+            ('{"adjustments": [{"descriptor": "warm", "direction": "more", "amount": 0.7}], "device": "X"}',
+             store._encode("old").tobytes(), store._get_embedder().model_id))
+    record = store.last("ann")
+    assert record.params.adjustments[0].amount == 0.7 and record.params.target is None
+    assert store.history_amount("ann", "warm", "more", "warmer")[0] == 0.7
 
 
 def test_bad_ratings_and_foreign_ids_are_rejected(store):
-    rid = store.add("ann", "less harsh", {}, [], {})
+    rid = store.add("ann", "less harsh", {}, [], NONE)
     with pytest.raises(ValueError):
         store.rate("ann", rid, 5)
     with pytest.raises(ValueError):
-        store.add("ann", "x", {}, [], {}, rating=0)
+        store.add("ann", "x", {}, [], NONE, rating=0)
     with pytest.raises(KeyError, match="bob"):
         store.rate("bob", rid, 1)
     with pytest.raises(KeyError):
         store.get("bob", rid)
     with pytest.raises(ValueError):
-        store.add("", "x", {}, [], {})
+        store.add("", "x", {}, [], NONE)
 
 
 def test_users_never_see_each_others_rows(store):
@@ -80,9 +95,9 @@ def test_users_never_see_each_others_rows(store):
 
 
 def test_similar_ranks_by_meaning(store):
-    store.add("ann", "more bass on this track", {}, [], {})
-    harsh = store.add("ann", "the cymbals are too harsh", {}, [], {})
-    store.add("ann", "use my airpods profile", {}, [], {})
+    store.add("ann", "more bass on this track", {}, [], NONE)
+    harsh = store.add("ann", "the cymbals are too harsh", {}, [], NONE)
+    store.add("ann", "use my airpods profile", {}, [], NONE)
     hits = store.similar("ann", "reduce the harshness of the highs", k=2)
     assert len(hits) == 2 and hits[0][0].id == harsh
     assert hits[0][1] > hits[1][1] and -1.0 <= hits[1][1] <= hits[0][1] <= 1.0 + 1e-6
@@ -115,9 +130,9 @@ def test_wal_mode_and_two_stores_on_one_file(tmp_path, embedder):
     path = tmp_path / "shared.sqlite"
     one, two = PreferenceStore(path, embedder=embedder), PreferenceStore(path, embedder=embedder)
     assert one._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    first = one.add("ann", "less harsh please", {}, [], {})
+    first = one.add("ann", "less harsh please", {}, [], NONE)
     assert [r.id for r, _ in one.similar("ann", "harsh")] == [first]  # one's index is now built
-    second = two.add("ann", "the vocals are harsh", {}, [], {})
+    second = two.add("ann", "the vocals are harsh", {}, [], NONE)
     assert {r.id for r, _ in one.similar("ann", "harsh")} == {first, second}  # sees two's commit
     two.own_device("ann", "Apple AirPods")
     assert one.owned_devices("ann") == ["Apple AirPods"]
@@ -128,7 +143,7 @@ def test_index_is_rebuilt_from_sqlite_after_a_crash(tmp_path, embedder):
     """A row committed by a process that died before touching any index is still found."""
     path = tmp_path / "crash.sqlite"
     alive = PreferenceStore(path, embedder=embedder)
-    alive.add("ann", "more bass", {}, [], {})
+    alive.add("ann", "more bass", {}, [], NONE)
     alive.similar("ann", "bass")  # index built
     blob = embedder.encode(["the hi-hats are harsh"])[0].tobytes()
     raw = sqlite3.connect(path)  # the "other process": commit, then vanish
@@ -153,7 +168,7 @@ def test_concurrent_writers(tmp_path, embedder):
     def write(s, user):
         try:
             for i in range(10):
-                s.add(user, f"request {i}", {}, [], {})
+                s.add(user, f"request {i}", {}, [], NONE)
         except Exception as exc:  # noqa: BLE001 - the test reports any failure
             errors.append(exc)
 

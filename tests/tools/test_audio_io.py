@@ -18,6 +18,7 @@ from tools.audio_io import (
     unique_path,
     write_audio,
 )
+from tools.levels import power_db, rms_db
 
 
 def _raises_one_line(error: type[AudioError], path, *words: str) -> str:
@@ -146,7 +147,8 @@ def test_resample_keeps_frequency_and_level(rate_in, rate_out):
     spectrum = np.abs(np.fft.rfft(middle[0] * np.hanning(middle.shape[1])))
     peak_hz = np.argmax(spectrum) * rate_out / middle.shape[1]
     assert peak_hz == pytest.approx(1000, abs=rate_out / middle.shape[1])
-    gain_db = 20 * np.log10(np.sqrt(2 * np.mean(middle**2, axis=1)) / [0.5, 0.25])
+    levels = np.array([rms_db(channel) for channel in middle])
+    gain_db = levels - power_db(np.array([0.5, 0.25]) ** 2 / 2)  # a sine of amplitude a has mean square a²/2
     assert np.all(np.abs(gain_db) < 0.01)
 
 

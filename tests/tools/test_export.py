@@ -8,7 +8,7 @@ import pytest
 from tests.tools.signals import FR_GRID_HZ
 from tools.eq import Filter, apply_eq, frequency_response_db
 from tools.export import (
-    EVAL_GRID_HZ, EVAL_SAMPLE_RATE, combined_response_db, equalizer_apo_config, filter_line, filters_from_plan,
+    EVAL_GRID_HZ, EVAL_SAMPLE_RATE, combined_response_db, equalizer_apo_config, filter_line,
     parametric_eq_txt, parse_eq_text, write_exports,
 )
 
@@ -123,21 +123,6 @@ def test_parametric_leaves_transfer_out_and_says_so(tmp_path):
     assert config.graphic is not None and len(config.filters) == 40
     with pytest.raises(FileExistsError):  # never overwrites
         write_exports(tmp_path, filters)
-
-
-def test_filters_from_plan():
-    """Each equalize call's filters in plan order; device transfer and finalize hold none."""
-    word = [f.model_dump() for f in word_filters(5)]
-    edit = Filter(type="low_shelf", frequency_hz=150, gain_db=3.0, q=0.7071).model_dump()
-    plan = [
-        {"tool": "device_transfer", "args": {"method": "dsp", "target": "Apple AirPods"}},
-        {"tool": "equalize", "args": {"descriptor": "harsh", "direction": "less", "amount": 0.5, "filters": word}},
-        {"tool": "equalize", "args": {"band_edits": [{"label": "bass", "gain_db": 3.0}], "filters": [edit]}},
-        {"tool": "finalize", "args": {"ceiling_dbtp": -1.0}},
-    ]
-    filters = filters_from_plan(plan)
-    assert len(filters) == 41
-    assert filters[-1].type == "low_shelf" and filters[0].frequency_hz == 20
 
 
 def test_rejects_unknown_filter_lines():

@@ -1,0 +1,511 @@
+"""The dialogue manager: the conversation's state and the rules for reading a turn against it.
+
+State (:class:`Conversation`): the settings that apply now, an undo and a redo stack, a pending
+clarifying question with its candidates, the last result. A turn's :class:`~agent.schemas.Intent`
+(what was said) is read against it by :func:`read_turn`:
+
+- a reply to a pending question (an ordinal, a type such as "the over-ear ones", a name, "yes",
+  "never mind") completes the request that asked it (:func:`reply_to_pending`, run before any LLM);
+- follow-ups: "a bit more" / "too much" scale everything; undo / redo / reset; compare;
+- the same word again adds to its amount ("even warmer", "a little less harsh"), a new word is
+  added, a new device replaces the old; "instead" replaces the words, a correction ("actually …",
+  "no, …") starts again from the settings before the last change;
+- what cannot be used is noted, not fatal: an unknown listening device only stops a request that
+  needs it (a device transfer); a tone change goes ahead and the reply says what was left out.
+
+Device names and words are resolved here (FR store, profile, prior); the result is typed
+:class:`~agent.settings.Settings`, or a question / an answer, as a :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from agent import planner, rules
+from agent.runtime import Runtime
+from agent.schemas import Intent, StemName
+from agent.settings import DeviceRef, Settings, StemMove, ToneMove, merge_tone
+from knowledge.descriptors import EMBEDDING_CONFIDENT
+
+OFF_TOPIC_REPLY = ("I'm SENSE, an audio assistant: I can make your audio sound like it's on a given headphone or "
+                   "earbud, or change its tone (\"less harsh\", \"warmer\", \"more bass\"). I can't help with that one.")
+EMPTY_REPLY = ("Tell me how it should sound: a device (\"like it's on my AirPods\") or a tone "
+               "(\"less harsh\", \"warmer\", \"more bass\").")
+#: Stems whose tone words are applied on the stem itself. Tone words about the other stems ("punchier
+#: drums", "the strings more air") go to the whole mix: the separation cannot isolate those parts well
+#: enough for an EQ to stay on them (docs/SEPARATION.md); their level moves stay per stem.
+TONE_ON_STEMS: frozenset[str] = frozenset({"vocals"})
+_CORRECTION = re.compile(r"^(?:(?:hmm+|oh|um+|well|ok(?:ay)?)[,.!]?\s+)*(?:actually\b|no[,.!]|nope\b|scratch that\b|"
+                         r"forget (?:that|it)\b|not that\b|rather\b)")
+_INSTEAD = re.compile(r"\binstead\b")
+_YES = re.compile(r"^(?:yes|yeah|yep|sure|ok(?:ay)?|do it|go ahead|please do|that one|right|correct)\b")
+_CANCEL = re.compile(r"^(?:never ?mind|forget (?:it|that|about it|my \w+)|cancel|skip (?:it|that)|no thanks?|"
+                     r"don'?t bother)\b[\s,.;:!-]*")
+_ORDINALS = {"first": 0, "1st": 0, "one": 0, "1": 0, "second": 1, "2nd": 1, "two": 1, "2": 1, "third": 2,
+             "3rd": 2, "three": 2, "3": 2, "last": -1}
+_TYPE_WORDS = {"over-ear": ("over-ear", "over ear", "overear", "headphones", "cans", "big ones", "wh"),
+               "in-ear": ("in-ear", "in ear", "earbuds", "buds", "iems", "iem", "wf", "true wireless"),
+               "earbud": ("earbud", "earbuds", "buds")}
+_REPLY_FILLER = frozenset("the a an ok okay then one ones pair i mean meant it its it's those these that this "
+                          "please yes yeah just my version model".split())
+
+
+class PendingQuestion(BaseModel):
+    """A clarifying question waiting for its answer.
+
+    Attributes:
+        kind: "device" (which model?) or "word" (is this the word you mean?).
+        intent: the request that asked it; the answer completes it.
+        request: that request's text.
+        role: the device role the question is about (device questions).
+        asked: what the person said that needs clearing up ("Sony XM4", "flubby").
+        candidates: models (or the suggested word) the question offered, best first.
+        types: candidate → device type, for answers like "the over-ear ones".
+    """
+
+    kind: Literal["device", "word"]
+    intent: Intent
+    request: str
+    role: Literal["target_device", "listening_device"] | None = None
+    asked: str = ""
+    candidates: list[str] = Field(default_factory=list)
+    types: dict[str, str] = Field(default_factory=dict)
+
+
+class LastResult(BaseModel):
+    """The last processed result: files and loudness (for "compare" and rating)."""
+
+    input: str
+    audio: str
+    lufs_in: float
+    lufs_out: float
+    record_id: int | None = None
+
+
+class Conversation(BaseModel):
+    """One conversation's memory (kept by the graph's checkpointer per thread).
+
+    Attributes:
+        settings: what applies now (None: the original).
+        undo: earlier settings, most recent last (None entries: the original).
+        redo: settings undone, most recent last.
+        pending: a clarifying question waiting for its answer.
+        last: the last processed result.
+        turns: turns so far.
+    """
+
+    settings: Settings | None = None
+    undo: list[Settings | None] = Field(default_factory=list)
+    redo: list[Settings | None] = Field(default_factory=list)
+    pending: PendingQuestion | None = None
+    last: LastResult | None = None
+    turns: int = 0
+
+    def applied(self, settings: Settings | None) -> Conversation:
+        """The conversation after new settings were applied (the old ones go on the undo stack)."""
+        return self.model_copy(update={"settings": settings, "undo": [*self.undo, self.settings], "redo": [],
+                                       "pending": None})
+
+
+@dataclass
+class TurnInput:
+    """One turn as the dialogue manager sees it."""
+
+    request: str
+    user: str = "default"
+    listening_device: str | None = None  # the device the person set for every turn (CLI option, web UI)
+    has_audio: bool = True
+
+
+@dataclass
+class Decision:
+    """What a turn means for the conversation.
+
+    Attributes:
+        status: "apply" (process the audio with ``conversation.settings``), "answer" or "question".
+        conversation: the conversation after this turn.
+        reply: the answer or question (None for "apply": the reasoning is the reply).
+        notes: how the turn was read, for the trace.
+    """
+
+    status: Literal["apply", "answer", "question"]
+    conversation: Conversation
+    reply: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------- pending
+
+@dataclass
+class PendingReply:
+    """How a turn relates to a pending question: ``choice`` (the candidate picked), ``cancel`` (with the
+    rest of the request, possibly empty), or ``none`` (a new request)."""
+
+    kind: Literal["choice", "cancel", "none"]
+    choice: str | None = None
+    rest: str = ""
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[\w\-]+", text.lower()) if w not in _REPLY_FILLER]
+
+
+def _pick_candidate(text: str, pending: PendingQuestion) -> str | None:
+    """The candidate an answer names: an ordinal, a type, or words all found in one candidate's name."""
+    words = re.findall(r"[\w\-]+", text.lower())
+    names = pending.candidates
+    for word in words:
+        if word in _ORDINALS and (len(words) <= 4 or word in ("first", "second", "third", "last")) and names:
+            i = _ORDINALS[word]
+            if i < len(names):
+                return names[i]
+    by_type = [n for n in names if any(w in text.lower() for w in _TYPE_WORDS.get(pending.types.get(n, ""), ()))]
+    if len(by_type) == 1 and len(_content_words(text)) <= 3:
+        return by_type[0]
+    content = _content_words(text)
+    if content and len(content) <= 6:
+        hits = [n for n in names if all(w in n.lower().replace("-", " ").split() or w in n.lower() for w in content)]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
+def reply_to_pending(request: str, pending: PendingQuestion | None, rt: Runtime, user: str) -> PendingReply:
+    """Read ``request`` as a reply to ``pending``: pick a candidate, confirm a word, cancel, or none.
+
+    A device answer may also be any name that resolves on its own ("ok, AirPods Pro then").
+    """
+    if pending is None:
+        return PendingReply("none")
+    text = " ".join(request.lower().replace("’", "'").split())
+    cancel = _CANCEL.match(text)
+    if cancel:
+        return PendingReply("cancel", rest=request.strip()[cancel.end():].strip(" ,.;:!-"))
+    if pending.kind == "word":
+        return PendingReply("choice", pending.candidates[0]) if _YES.match(text) and pending.candidates else PendingReply("none")
+    choice = _pick_candidate(text, pending)
+    if choice is None and len(_content_words(text)) <= 5 and not rules.parse(request).adjustments:
+        res = rt.devices.resolve(" ".join(_content_words(text)), owned=rt.prefs.owned_devices(user))
+        choice = res.device if res.status == "resolved" else None
+    return PendingReply("choice", choice) if choice else PendingReply("none")
+
+
+def changes_something(intent: Intent | None) -> bool:
+    """Whether an intent asks for any change (a device, a word, a band edit or a stem move, or a follow-up)."""
+    return intent is not None and (intent.action == "follow_up" and intent.follow_up != "none" or bool(
+        intent.target_device or intent.listening_device or intent.adjustments or intent.band_edits or intent.stem_edits))
+
+
+def after_cancel(pending: PendingQuestion, rest: Intent | None, rest_text: str, rt: Runtime, user: str) -> Intent:
+    """The request after "never mind …": the rest of the turn when it asks for something, else the pending
+    request without what the question was about ("forget my headphones, just AirPods Max": a bare device
+    name in the rest is the target)."""
+    if changes_something(rest):
+        return rest
+    if pending.kind == "device":
+        base = pending.intent.model_copy(update={pending.role: None})
+    else:
+        base = pending.intent.model_copy(update={"adjustments": [a for a in pending.intent.adjustments
+                                                                 if a.descriptor.lower() != pending.asked.lower()]})
+    words = " ".join(_content_words(rest_text))
+    if words:
+        res = rt.devices.resolve(words, owned=rt.prefs.owned_devices(user))
+        if res.status == "resolved":
+            base = base.model_copy(update={"target_device": res.device})
+    return base
+
+
+def answered_intent(pending: PendingQuestion, choice: str) -> Intent:
+    """The pending request completed by the answer."""
+    if pending.kind == "word":
+        asked = pending.asked.lower()
+        adjustments = [a.model_copy(update={"descriptor": choice}) if a.descriptor.lower() == asked else a
+                       for a in pending.intent.adjustments]
+        return pending.intent.model_copy(update={"adjustments": adjustments})
+    return pending.intent.model_copy(update={pending.role: choice})
+
+
+# ------------------------------------------------------------------------------- follow-ups
+
+def _compare_reply(conv: Conversation, input_path: str | None) -> str:
+    """Where the original and the last result are, and that they are loudness-matched for an A/B."""
+    last = conv.last
+    if last is None:
+        return f"Nothing is processed yet; the original is {input_path}." if input_path else "Nothing is processed yet."
+    return (f"Original: {last.input}\nLast result: {last.audio}\nThey are loudness-matched "
+            f"({last.lufs_in:.1f} and {last.lufs_out:.1f} LUFS), so switching between them compares the "
+            "tone, not the level. Say \"undo\" or \"reset\" to go back.")
+
+
+def _history_move(conv: Conversation, kind: str) -> Decision:
+    """undo / redo / reset."""
+    if kind == "reset":
+        new = conv.applied(None) if conv.settings is not None else conv
+        return Decision("answer", new, "Back to the original: nothing is applied now. Tell me what to change.")
+    source, target = (conv.undo, conv.redo) if kind == "undo" else (conv.redo, conv.undo)
+    if not source:
+        return Decision("answer", conv, f"There is nothing to {kind}.")
+    settings = source[-1]
+    moved = {"settings": settings, "pending": None}
+    if kind == "undo":
+        moved.update(undo=conv.undo[:-1], redo=[*conv.redo, conv.settings])
+    else:
+        moved.update(redo=conv.redo[:-1], undo=[*conv.undo, conv.settings])
+    new = conv.model_copy(update=moved)
+    if settings is None:
+        return Decision("answer", new, "Undone: back to the original." if kind == "undo" else "Redone: the original.")
+    return Decision("apply", new, notes=[f"{kind}: back to \"{settings.summary()}\""])
+
+
+def follow_up(conv: Conversation, intent: Intent, input_path: str | None) -> Decision | None:
+    """A follow-up turn (more, less, undo, redo, reset, compare), or None when the intent is not one
+    (or has nothing to follow up: "it's too boomy" first thing is a request, re-read by the caller)."""
+    kind = intent.follow_up
+    if intent.action != "follow_up" or kind == "none":
+        return None
+    if kind in ("undo", "redo", "reset"):
+        return _history_move(conv, kind)
+    if kind == "compare":
+        return Decision("answer", conv, _compare_reply(conv, input_path))
+    if conv.settings is None or not conv.settings.has_changes():
+        return None
+    if not (conv.settings.adjustments or conv.settings.band_edits or conv.settings.stems):
+        return Decision("answer", conv, "There is no tone change to make stronger or weaker yet: the device rendering is "
+                                        "what it is. Tell me a tone (\"warmer\", \"less harsh\") to adjust.")
+    factor = planner.FOLLOW_UP_FACTORS[kind]
+    scaled = conv.settings.scaled(factor, kind)
+    return Decision("apply", conv.applied(scaled), notes=[f"follow-up \"{kind}\": every amount × {factor:g}"])
+
+
+def method_switch(conv: Conversation, intent: Intent, request: str) -> Decision | None:
+    """"use the neural model" / "back to the DSP filter": same settings, other transfer method."""
+    method = rules.transfer_method(request)
+    device_named = intent.target_device and not rules.transfer_method(intent.target_device)
+    if (method is None or conv.settings is None or conv.settings.target is None or device_named
+            or intent.adjustments or intent.band_edits or intent.stem_edits):
+        return None
+    new = conv.settings.model_copy(update={"transfer_method": method, "request": request})
+    return Decision("apply", conv.applied(new), notes=[f"transfer method → {method}"])
+
+
+# --------------------------------------------------------------------------------- devices
+
+def named_in(question: str, names: list[str]) -> list[str]:
+    """The names a question mentions, in the order it mentions them (a name inside a longer one counts once)."""
+    found = sorted((question.find(n), -len(n), n) for n in names if n in question)
+    out, covered = [], []
+    for start, neg_len, name in found:
+        if not any(a <= start < b for a, b in covered):
+            out.append(name)
+            covered.append((start, start - neg_len))
+    return out
+
+
+def as_said(request: str, name: str) -> str:
+    """``name`` with the casing the request used ("sennheiser hd 600" → "Sennheiser HD 600")."""
+    start = request.lower().find(name.lower())
+    return request[start:start + len(name)] if start >= 0 else name
+
+
+def device_ref(rt: Runtime, name: str, user: str) -> tuple[DeviceRef | None, str | None, list[str]]:
+    """(device, None, []) when ``name`` resolves, else (None, clarifying question, the models it offers in order)."""
+    res = rt.devices.resolve(name, owned=rt.prefs.owned_devices(user))
+    if res.status != "resolved":
+        return None, res.question, named_in(res.question or "", rt.store.devices())
+    return DeviceRef(name=res.device, type=rt.store.device_type(res.device), query=name, via=res.via,
+                     alternatives=res.alternatives, sources=sorted(rt.store.sources(res.device))), None, []
+
+
+def _question(conv: Conversation, intent: Intent, request: str, role: str, asked: str, question: str,
+              candidates: list[str], rt: Runtime) -> Decision:
+    pending = PendingQuestion(kind="device", intent=intent, request=request, role=role, asked=asked,
+                              candidates=candidates, types={n: rt.store.device_type(n) for n in candidates})
+    return Decision("question", conv.model_copy(update={"pending": pending}), question)
+
+
+@dataclass
+class _Devices:
+    target: DeviceRef | None = None
+    listening: DeviceRef | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_devices(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput) -> _Devices | Decision:
+    """The target and listening devices of this turn, or the question to ask.
+
+    An unknown or ambiguous target is asked about. An unknown listening device is asked about only
+    when a device transfer needs it; for a tone change alone it is noted and left out.
+    """
+    out = _Devices()
+    if intent.target_device:
+        name = as_said(turn.request, intent.target_device)
+        out.target, question, cands = device_ref(rt, name, turn.user)
+        if question:
+            return _question(conv, intent, turn.request, "target_device", name, question, cands, rt)
+    name = turn.listening_device or (as_said(turn.request, intent.listening_device) if intent.listening_device else None)
+    if name:
+        out.listening, question, cands = device_ref(rt, name, turn.user)
+        transfer = out.target is not None or (conv.settings is not None and conv.settings.target is not None)
+        if question and transfer:
+            return _question(conv, intent, turn.request, "listening_device", name, question, cands, rt)
+        if question:
+            out.notes.append(f"I have no measurement of \"{name}\", what you listen on; a tone change doesn't need "
+                             "one, so I left it out.")
+    target = out.target or (conv.settings.target if conv.settings else None)
+    if target is not None and out.listening is None and (conv.settings is None or conv.settings.listening is None):
+        try:
+            rt.store.target_for(target.name)
+        except (KeyError, ValueError) as exc:
+            return Decision("answer", conv, (
+                f"I can't render {target.name} without knowing what you listen on: the device store has no "
+                f"neutral target for it ({exc}). Name your listening device (--listening-device), or use a "
+                "store that has AutoEq's targets/ folder."))
+    return out
+
+
+# ------------------------------------------------------------------------------------ words
+
+@dataclass
+class _Tone:
+    mix: list[ToneMove] = field(default_factory=list)
+    stems: dict[StemName, StemMove] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _word_question(conv: Conversation, intent: Intent, request: str, unsure: ToneMove) -> Decision:
+    pending = PendingQuestion(kind="word", intent=intent, request=request, asked=unsure.asked,
+                              candidates=[unsure.descriptor])
+    return Decision("question", conv.model_copy(update={"pending": pending}), (
+        f"I don't know \"{unsure.asked}\" as a sound word; the closest I know is \"{unsure.descriptor}\". Is that what "
+        "you mean? Say yes, or describe it another way (warmer, brighter, less harsh …)."))
+
+
+def tone_and_stems(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput) -> _Tone | Decision:
+    """Tone words (on the mix or on a stem, by the clause that says them) and stem moves, or a question
+    about a word the prior does not know."""
+    out = _Tone()
+    tone_stems = {e.stem for e in intent.stem_edits if e.operation == "tone"}
+    for adj in intent.adjustments:
+        move = planner.tone_move(rt, turn.user, turn.request, adj)
+        if move.match_via == "embedding" and move.match_score < EMBEDDING_CONFIDENT:
+            return _word_question(conv, intent, turn.request, move)
+        stem = rules.stem_of_word(turn.request, adj.descriptor, tone_stems)
+        if stem is None:
+            out.mix.append(move)
+        elif stem in TONE_ON_STEMS:
+            out.stems.setdefault(stem, StemMove()).tone.append(move)
+        else:
+            part = rules.named_part(turn.request, stem)
+            out.mix.append(move)
+            out.notes.append(f"\"{move.said()}\" about the {part}: applied to the whole mix, since the separation "
+                             f"can't isolate the {part} well enough for an EQ to stay on them.")
+    for edit in intent.stem_edits:
+        if edit.operation != "tone":
+            level = planner.stem_level(edit)
+            old = out.stems.get(edit.stem, StemMove())
+            out.stems[edit.stem] = level.model_copy(update={"tone": old.tone})
+    return out
+
+
+# ----------------------------------------------------------------------------------- merge
+
+def _base(conv: Conversation, request: str) -> tuple[Settings | None, list[str]]:
+    """What a new request builds on: the current settings, or for a correction ("actually …",
+    "no, …") the settings before the last change."""
+    text = " ".join(request.lower().split())
+    if _CORRECTION.search(text) and not re.search(r"\b(too|also|as well)\b", text) and conv.undo:
+        return conv.undo[-1], ["a correction: built on the settings before the last change"]
+    return conv.settings, []
+
+
+def merge(base: Settings | None, request: str, devices: _Devices, tone: _Tone, band_moves, method) -> Settings:
+    """The new settings: ``base`` updated by this request.
+
+    A new device replaces the old; a tone word already applied adds to its amount (or subtracts, the
+    other way round) unless the request says "instead" (then this request's words replace the old
+    ones); a band edit of the same band or frequency replaces the old one; a stem's new level replaces
+    its old one and its words merge like the mix's.
+    """
+    base = base or Settings()
+    replace = bool(_INSTEAD.search(request.lower())) and bool(tone.mix)
+    stems = dict(base.stems)
+    for name, new in tone.stems.items():
+        old = stems.get(name, StemMove())
+        level = new if (new.gain_db or new.mute or new.solo) else old
+        stems[name] = level.model_copy(update={"tone": merge_tone(old.tone, new.tone, additive=True)})
+    labels = {b.label for b in band_moves}
+    return Settings(
+        request=request, target=devices.target or base.target, listening=devices.listening or base.listening,
+        adjustments=merge_tone([] if replace else base.adjustments, tone.mix, additive=True),
+        band_edits=[b for b in base.band_edits if b.label not in labels] + list(band_moves),
+        stems=stems, transfer_method=method or base.transfer_method, notes=devices.notes + tone.notes)
+
+
+_I_HAVE = re.compile(r"\b(i have|i've got|i own|mine are|mine is)\b")
+
+
+def _owned_means_target(conv: Conversation, intent: Intent, request: str) -> Intent:
+    """"my AirPods" rendered, then "actually I have the AirPods Pro 2": the person says which model "my" meant,
+    so the device they have is the target (not a listening device)."""
+    previous = conv.settings.target if conv.settings else None
+    said_my = previous is not None and re.search(rf"\bmy\s+{re.escape(previous.query.lower())}", conv.settings.request.lower())
+    if (intent.listening_device and not intent.target_device and said_my and _I_HAVE.search(request.lower())
+            and not re.search(r"\blisten", request.lower())):
+        return intent.model_copy(update={"target_device": intent.listening_device, "listening_device": None})
+    return intent
+
+
+def new_request(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput) -> Decision:
+    """A request that changes the sound: resolve it, merge it into the settings, or ask/answer."""
+    intent = _owned_means_target(conv, intent, turn.request)
+    devices = resolve_devices(rt, conv, intent, turn)
+    if isinstance(devices, Decision):
+        return devices
+    tone = tone_and_stems(rt, conv, intent, turn)
+    if isinstance(tone, Decision):
+        return tone
+    band_moves = [m for m in (planner.band_move(e) for e in intent.band_edits) if m is not None]
+    if not (devices.target or devices.listening or tone.mix or tone.stems or band_moves):
+        return Decision("answer", conv, " ".join([*devices.notes, EMPTY_REPLY]))
+    base, notes = _base(conv, turn.request)
+    settings = merge(base, turn.request, devices, tone, band_moves, rules.transfer_method(turn.request))
+    if devices.listening and not (devices.target or tone.mix or tone.stems or band_moves):
+        return Decision("answer", conv.applied(settings), f"Noted: you listen on {devices.listening.name}. Devices I "
+                        "render are now relative to it; tell me which one, or a tone.")
+    if not settings.has_changes():
+        return Decision("answer", conv.applied(None) if conv.settings else conv,
+                        "That cancels out: nothing is applied now, you hear the original.")
+    if not turn.has_audio:
+        return Decision("answer", conv.applied(settings), "Understood. Now give me an audio file to apply it to.")
+    return Decision("apply", conv.applied(settings), notes=notes)
+
+
+def read_turn(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, input_path: str | None = None) -> Decision:
+    """Read one turn's intent against the conversation.
+
+    Args:
+        rt: loaded runtime (devices, prior, preferences).
+        conv: the conversation so far.
+        intent: what this turn said (already completed by an answer to a pending question).
+        turn: the request text, user, listening device, whether there is audio.
+        input_path: the audio being worked on (for "compare").
+    Returns:
+        A :class:`Decision`; its conversation has no pending question unless it asks one.
+    """
+    conv = conv.model_copy(update={"pending": None})
+    for rule in (lambda: method_switch(conv, intent, turn.request), lambda: follow_up(conv, intent, input_path)):
+        decision = rule()
+        if decision is not None:
+            return decision
+    if intent.action == "off_topic":
+        return Decision("answer", conv, OFF_TOPIC_REPLY)
+    if intent.action == "follow_up":  # nothing to follow up yet: "it's too boomy" first thing is a request
+        reread = rules.parse(turn.request)
+        if reread.action != "process":
+            return Decision("answer", conv, "There is no tone change to make stronger or weaker yet. " + EMPTY_REPLY)
+        intent = reread
+    return new_request(rt, conv, intent, turn)

@@ -1,0 +1,230 @@
+"""The graph's nodes: top-level functions of (state, runtime), their dependencies in the runtime context.
+
+understand → dialogue → plan → act → check → respond. Each reads the typed state, returns its
+update; none holds audio in the state (the :class:`Workspace` keeps the arrays of this process).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypedDict
+
+from langgraph.runtime import Runtime as GraphRuntime
+from pydantic import BaseModel
+
+from agent import dialogue, executor, planner, reasoning
+from agent.dialogue import Conversation, LastResult, TurnInput
+from agent.executor import Execution
+from agent.plan import ToolCall, dump_plan
+from agent.runtime import Runtime
+from agent.settings import Settings
+from agent.sinks import Delivery, FileSink, Sink
+from agent.rules import Vocabulary
+from agent.understand import Understanding, understand
+from agent.schemas import Intent
+from knowledge.fr_store import FR_GRID_HZ
+from tools.analysis import long_term_spectrum
+from tools.audio_io import Audio, load_audio
+from tools.plot import plot_result
+
+Status = Literal["processed", "question", "answer"]
+
+
+class TurnRequest(BaseModel):
+    """One turn's input: the words, the audio, where the result goes, who asks, what they listen on."""
+
+    request: str
+    input_path: str | None = None
+    output_path: str | None = None
+    user: str = "default"
+    listening_device: str | None = None
+    turn_id: str = ""
+
+
+class Understood(BaseModel):
+    """The understand step's result, as kept in the state (and the trace)."""
+
+    intent: Intent
+    path: str
+    notes: list[str] = []
+    raw: list[str] = []
+    llm: str | None = None
+    seconds: float = 0.0
+
+
+class Processed(BaseModel):
+    """What act/check produced for this turn: where it went, what was measured."""
+
+    outputs: dict[str, str]
+    measurements: dict = {}
+    checks: list[dict] = []
+    facts: dict = {}
+    duration_s: float = 0.0
+
+
+class SenseState(TypedDict, total=False):
+    """Graph state: ``turn`` and the per-turn results (reset by every input), and the conversation."""
+
+    turn: TurnRequest
+    understood: Understood | None
+    status: Status | None
+    reply: str | None
+    notes: list[str]
+    plan: list[ToolCall] | None
+    processed: Processed | None
+    record_id: int | None
+    timings_s: dict[str, float]
+    conversation: Conversation
+
+
+@dataclass
+class Workspace:
+    """This process's arrays: input audio by path (with mtime) and each turn's execution, a few at a time."""
+
+    max_items: int = 6
+    audio: OrderedDict[str, Audio] = field(default_factory=OrderedDict)
+    executions: OrderedDict[str, Execution] = field(default_factory=OrderedDict)
+
+    def load(self, path: str) -> Audio:
+        key = f"{path}:{Path(path).stat().st_mtime_ns}"
+        if key not in self.audio:
+            self._put(self.audio, key, load_audio(path))
+        self.audio.move_to_end(key)
+        return self.audio[key]
+
+    def keep(self, turn_id: str, execution: Execution) -> None:
+        self._put(self.executions, turn_id, execution)
+
+    def _put(self, items: OrderedDict, key: str, value) -> None:
+        items[key] = value
+        while len(items) > self.max_items:
+            items.popitem(last=False)
+
+
+@dataclass
+class Deps:
+    """What the nodes need, passed as LangGraph's runtime context."""
+
+    rt: Runtime
+    workspace: Workspace = field(default_factory=Workspace)
+    sink: Sink = field(default_factory=FileSink)
+    vocab: Vocabulary | None = None
+
+
+def _timed(state: SenseState, name: str, start: float) -> dict[str, float]:
+    return {**(state.get("timings_s") or {}), name: round(time.perf_counter() - start, 4)}
+
+
+def _conversation(state: SenseState) -> Conversation:
+    return state.get("conversation") or Conversation()
+
+
+def understand_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """A reply to a pending question completes it (no LLM); else the fast path, the LLM or the rules."""
+    start = time.perf_counter()
+    deps, turn, conv = runtime.context, state["turn"], _conversation(state)
+    reply = dialogue.reply_to_pending(turn.request, conv.pending, deps.rt, turn.user)
+    llm = getattr(deps.rt.llm, "name", None)
+    if reply.kind == "choice":
+        intent = dialogue.answered_intent(conv.pending, reply.choice)
+        u = Understood(intent=intent, path="answer", notes=[f"answer to the pending question: {reply.choice}"], llm=llm)
+    elif reply.kind == "cancel":
+        found = understand(reply.rest, deps.rt.llm, deps.vocab) if reply.rest else None
+        intent = dialogue.after_cancel(conv.pending, found.intent if found else None, reply.rest, deps.rt, turn.user)
+        u = Understood(intent=intent, path=found.path if found else "answer", raw=found.raw if found else [], llm=llm,
+                       notes=["the pending question was dropped", *(found.notes if found else [])])
+        if not dialogue.changes_something(intent):
+            return {"understood": u, "status": "answer", "reply": "Fine, I've dropped that. What should change?",
+                    "conversation": conv.model_copy(update={"pending": None}),
+                    "timings_s": _timed(state, "understand", start)}
+    else:
+        found: Understanding = understand(turn.request, deps.rt.llm, deps.vocab)
+        u = Understood(intent=found.intent, path=found.path, notes=found.notes, raw=found.raw, llm=llm,
+                       seconds=round(found.seconds, 3))
+    return {"understood": u, "timings_s": _timed(state, "understand", start)}
+
+
+def dialogue_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """Read the turn against the conversation: new settings to apply, or an answer or a question."""
+    start = time.perf_counter()
+    if state.get("status"):  # answered already (a dropped question)
+        return {"timings_s": _timed(state, "dialogue", start)}
+    turn = state["turn"]
+    decision = dialogue.read_turn(
+        runtime.context.rt, _conversation(state), state["understood"].intent,
+        TurnInput(turn.request, turn.user, turn.listening_device, has_audio=bool(turn.input_path)), turn.input_path)
+    update = {"conversation": decision.conversation, "notes": decision.notes, "timings_s": _timed(state, "dialogue", start)}
+    if decision.status != "apply":
+        update.update(status=decision.status, reply=decision.reply)
+    return update
+
+
+def route_after_dialogue(state: SenseState) -> str:
+    return "respond" if state.get("status") else "plan"
+
+
+def plan_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    start = time.perf_counter()
+    plan = planner.build_plan(runtime.context.rt, state["conversation"].settings)
+    return {"plan": plan, "timings_s": _timed(state, "plan", start)}
+
+
+def act_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """Run the plan on the input and hand the result to the sink."""
+    start = time.perf_counter()
+    deps, turn = runtime.context, state["turn"]
+    source = deps.workspace.load(turn.input_path)
+    ex = executor.execute(deps.rt, state["plan"], source.samples, source.sample_rate)
+    deps.workspace.keep(turn.turn_id, ex)
+    where = deps.sink.deliver(Delivery(turn.request, turn.input_path, turn.output_path, ex.samples,
+                                       source.sample_rate, ex.applied_db))
+    return {"processed": Processed(outputs=where, facts=ex.facts, duration_s=source.duration_s), "status": "processed",
+            "timings_s": _timed(state, "act", start)}
+
+
+def check_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """Measure the output against what the plan meant (loudness, true peak, each stage's main band)."""
+    start = time.perf_counter()
+    deps, turn = runtime.context, state["turn"]
+    source = deps.workspace.load(turn.input_path)
+    ex = deps.workspace.executions[turn.turn_id]
+    measurements, checks = executor.check(ex, source.samples, source.sample_rate, state["plan"][-1].args.ceiling_dbtp)
+    processed = state["processed"].model_copy(update={"measurements": measurements, "checks": checks})
+    return {"processed": processed, "timings_s": _timed(state, "check", start)}
+
+
+def _plot(path: Path, ex: Execution, source: Audio, request: str) -> Path:
+    return plot_result(path, frequency_hz=FR_GRID_HZ, curves=ex.fr_curves, stages=ex.stage_curves,
+                       applied_db=ex.applied_db, spectrum_before=long_term_spectrum(source.samples, source.sample_rate),
+                       spectrum_after=long_term_spectrum(ex.samples, source.sample_rate), title=f"SENSE: \"{request}\"")
+
+
+def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """The reply; for a processed turn also the plot, the trace, the preference record and the last result."""
+    start = time.perf_counter()
+    conv = _conversation(state)
+    conv = conv.model_copy(update={"turns": conv.turns + 1})
+    if state.get("status") != "processed":
+        return {"conversation": conv, "timings_s": _timed(state, "respond", start)}
+    deps, turn, processed = runtime.context, state["turn"], state["processed"]
+    ex, settings = deps.workspace.executions[turn.turn_id], conv.settings
+    reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks)
+    source = deps.workspace.load(turn.input_path)
+    deps.sink.write_plot(processed.outputs, lambda path: _plot(path, ex, source, turn.request))
+    request = turn.request if state["understood"].intent.action != "follow_up" else f"{settings.request} → {turn.request}"
+    record_id = deps.rt.prefs.add(turn.user, request, state["understood"].intent.model_dump(), dump_plan(state["plan"]),
+                                  settings.record())
+    timings = _timed(state, "respond", start)
+    deps.sink.write_trace(processed.outputs, reasoning.trace(state, reply, record_id, timings))
+    last = LastResult(input=turn.input_path, audio=processed.outputs.get("audio", ""), record_id=record_id,
+                      lufs_in=processed.measurements["lufs_in"], lufs_out=processed.measurements["lufs_out"])
+    return {"reply": reply, "record_id": record_id, "conversation": conv.model_copy(update={"last": last}),
+            "timings_s": timings}
+
+
+__all__ = ["SenseState", "TurnRequest", "Understood", "Processed", "Deps", "Workspace", "Settings",
+           "understand_node", "dialogue_node", "plan_node", "act_node", "check_node", "respond_node",
+           "route_after_dialogue"]
