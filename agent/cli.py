@@ -1,4 +1,5 @@
-"""The ``sense`` command line (typer).
+"""The agent's commands of the ``sense`` command line (typer); :mod:`sense_cli` is the entry point that
+adds ``sense eval`` and ``sense demt`` (``python -m sense_cli``).
 
 ``sense run INPUT --request TEXT`` processes one file; ``sense chat`` holds a conversation;
 ``sense devices search|list|own`` looks up and registers devices; ``sense feedback up|down``
@@ -8,7 +9,6 @@ evaluates the learned device transfer. Errors print one line (no traceback) and 
 
 from __future__ import annotations
 
-import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -289,8 +289,3 @@ def devices_own(
         PreferenceStore().own_device(user, res.device)
         console.print(f"{user} owns {res.device}; \"my {name}\" now means it.")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from sense_cli import main
-
-    main()

@@ -33,23 +33,26 @@ def _explained(intent: Intent, vocab: rules.Vocabulary) -> set[str]:
     return words
 
 
-def confident_parse(request: str, vocab: rules.Vocabulary) -> Intent | None:
-    """The rule parser's intent when it explains every word of ``request``, else None.
+def is_confident(request: str, intent: Intent, vocab: rules.Vocabulary) -> bool:
+    """Whether the rule parser's ``intent`` of ``request`` explains every word of it.
 
     Args:
         request: the person's words.
+        intent: ``rules.parse(request, vocab)``.
         vocab: the closed vocabulary (tone words the prior knows exactly, not by an embedding guess).
-    Returns:
-        An :class:`Intent` (a follow-up or a process request), or None: the LLM should read it.
     """
     text = rules.normalise(request)
-    intent = rules.parse(request, vocab)
     if intent.action == "off_topic":
-        return None
+        return False
     if intent.action == "follow_up":
-        return intent if rules.is_plain_follow_up(text) else None
+        return rules.is_plain_follow_up(text)
     if intent.adjustments and any(not vocab.known(a.descriptor) for a in intent.adjustments):
-        return None
+        return False
     explained = _explained(intent, vocab) | rules.FILLER
-    left = [t for t in _tokens(text) if t not in explained and not _NUMBER.match(t)]
-    return intent if not left else None
+    return not [t for t in _tokens(text) if t not in explained and not _NUMBER.match(t)]
+
+
+def confident_parse(request: str, vocab: rules.Vocabulary) -> Intent | None:
+    """The rule parser's intent when it explains every word of ``request``, else None (the LLM should read it)."""
+    intent = rules.parse(request, vocab)
+    return intent if is_confident(request, intent, vocab) else None

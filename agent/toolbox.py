@@ -269,30 +269,29 @@ class StemGainTool:
         return line + "."
 
 
-class StemMuteTool:
-    name = "stem_mute"
+class StemSwitchTool:
+    """Mute one stem ("karaoke" for the vocals) or keep only it ("a cappella"): one tool, two names.
+
+    Args:
+        name: stem_mute | stem_solo.
+        kept: the Bench set the stem joins (muted | solo).
+        does: what the call does ("mute the {stem}"); did: what the reply says ("I removed the {stem}").
+        vocals_tail, other_tail: how the reply's sentence ends for the vocals and for another stem.
+    """
+
+    def __init__(self, name: str, kept: str, does: str, did: str, vocals_tail: str, other_tail: str):
+        self.name, self._kept, self._does, self._did = name, kept, does, did
+        self._tails = {"vocals": vocals_tail}
+        self._other = other_tail
 
     def run(self, args: p.StemArgs, bench: Bench, step: int) -> None:
-        bench.muted.add(args.stem)
+        getattr(bench, self._kept).add(args.stem)
 
     def describe(self, args: p.StemArgs) -> str:
-        return f"mute the {_stem_name(args.stem)}"
+        return self._does.format(stem=_stem_name(args.stem))
 
     def explain(self, args: p.StemArgs, view: StepView) -> str:
-        return f"I removed the {_stem_name(args.stem)}" + (" (karaoke)." if args.stem == "vocals" else ".")
-
-
-class StemSoloTool:
-    name = "stem_solo"
-
-    def run(self, args: p.StemArgs, bench: Bench, step: int) -> None:
-        bench.solo.add(args.stem)
-
-    def describe(self, args: p.StemArgs) -> str:
-        return f"keep only the {_stem_name(args.stem)}"
-
-    def explain(self, args: p.StemArgs, view: StepView) -> str:
-        return f"I kept only the {_stem_name(args.stem)}" + (" (a cappella)." if args.stem == "vocals" else ", muting the others.")
+        return self._did.format(stem=_stem_name(args.stem)) + self._tails.get(args.stem, self._other)
 
 
 class RemixTool:
@@ -487,7 +486,9 @@ class FinalizeTool:
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in (
-    SeparateTool(), StemEqTool(), StemGainTool(), StemMuteTool(), StemSoloTool(), RemixTool(), TransferTool(),
+    SeparateTool(), StemEqTool(), StemGainTool(), StemSwitchTool("stem_mute", "muted", "mute the {stem}", "I removed the {stem}", " (karaoke).", "."),
+    StemSwitchTool("stem_solo", "solo", "keep only the {stem}", "I kept only the {stem}", " (a cappella).",
+                   ", muting the others."), RemixTool(), TransferTool(),
     EqualizeTool(), FinalizeTool())}
 
 

@@ -102,11 +102,12 @@ def _said(descriptor: str, text: str, vocab: Vocabulary | None) -> bool:
     return key is not None and any(vocab.word_key(t) == key for t in re.findall(r"[a-z]+", rules.unprotected(text)))
 
 
-def _words_grounded(intent: Intent, text: str, vocab: Vocabulary | None, notes: list[str]) -> Intent:
+def _words_grounded(intent: Intent, text: str, ruled: Intent, vocab: Vocabulary | None, notes: list[str]) -> Intent:
     """Numbers come from the text (band edits from the rules' regular expressions; none without a dB
-    value); tone words must be said (in English requests: other languages are translated)."""
+    value); tone words must be said (in English requests: other languages are translated), and beside a
+    dB move only words the prior knows are kept (the number is the instruction, "the kick" is no word)."""
     updates: dict = {}
-    edits = rules.parse(text).band_edits if rules.has_db_value(text) else []
+    edits = ruled.band_edits if rules.has_db_value(text) else []
     if [e.model_dump() for e in edits] != [e.model_dump() for e in intent.band_edits]:
         notes.append("band edits read from the request's numbers" if edits else
                      "dropped band edits: the request names no dB value")
@@ -114,7 +115,8 @@ def _words_grounded(intent: Intent, text: str, vocab: Vocabulary | None, notes: 
     covered = {e.band for e in edits if e.band}
     english = not _NOT_ENGLISH.search(text)
     words = [a for a in intent.adjustments if not any(ch.isdigit() for ch in a.descriptor)
-             and a.descriptor.lower() not in covered and (not english or _said(a.descriptor, text, vocab))]
+             and a.descriptor.lower() not in covered and (not english or _said(a.descriptor, text, vocab))
+             and not (edits and vocab is not None and not vocab.plausible(a.descriptor))]  # "the kick …, 4 dB out" 
     if len(words) < len(intent.adjustments):
         notes.append("dropped tone words the request does not say: "
                      + ", ".join(a.descriptor for a in intent.adjustments if a not in words))
@@ -127,10 +129,13 @@ def _words_grounded(intent: Intent, text: str, vocab: Vocabulary | None, notes: 
     return intent.model_copy(update=updates) if updates else intent
 
 
-def grounded(intent: Intent, request: str, notes: list[str], vocab: Vocabulary | None = None) -> Intent:
-    """Keep the LLM to what the request says (devices, stems, numbers, tone words); see the helpers."""
+def grounded(intent: Intent, request: str, notes: list[str], vocab: Vocabulary | None = None,
+             ruled: Intent | None = None) -> Intent:
+    """Keep the LLM to what the request says (devices, stems, numbers, tone words); see the helpers.
+
+    ``ruled`` is the rule parser's reading of the request (parsed here when not given)."""
     text = rules.normalise(request)
-    ruled = _rules(request, vocab)
+    ruled = ruled or _rules(request, vocab)
     if intent.action == "follow_up" and intent.follow_up == "compare" and ruled.action == "process" and ruled.target_device:
         notes.append("\"compare with\" a device: render that device")
         intent = ruled
@@ -139,7 +144,7 @@ def grounded(intent: Intent, request: str, notes: list[str], vocab: Vocabulary |
         intent = ruled
     intent = _devices_grounded(intent, text, ruled, notes)
     intent = _stems_grounded(intent, text, ruled, notes)
-    return _words_grounded(intent, text, vocab, notes) if intent.action == "process" else intent
+    return _words_grounded(intent, text, ruled, vocab, notes) if intent.action == "process" else intent
 
 
 def _rules(request: str, vocab: Vocabulary | None) -> Intent:
@@ -152,7 +157,7 @@ def _changes_nothing(intent: Intent) -> bool:
                                                or intent.band_edits or intent.stem_edits)
 
 
-def _ask_llm(request: str, llm: LLMBackend, vocab: Vocabulary | None, raw: list[str],
+def _ask_llm(request: str, llm: LLMBackend, vocab: Vocabulary | None, ruled: Intent, raw: list[str],
              notes: list[str]) -> tuple[Intent, str] | None:
     """The LLM's grounded intent and its path (llm | llm-repair), or None when it failed twice or is down."""
     schema = intent_json_schema()
@@ -165,7 +170,7 @@ def _ask_llm(request: str, llm: LLMBackend, vocab: Vocabulary | None, raw: list[
             return None
         raw.append(reply)
         try:
-            return grounded(Intent.model_validate_json(reply), request, notes, vocab), path
+            return grounded(Intent.model_validate_json(reply), request, notes, vocab, ruled), path
         except ValidationError as exc:
             error = exc.errors()[0]
             notes.append(f"invalid LLM output ({path}): {error['msg']} at {'.'.join(map(str, error['loc']))}")
@@ -192,18 +197,18 @@ def understand(request: str, llm: LLMBackend | None, vocab: Vocabulary | None = 
     def done(intent: Intent, path: str) -> Understanding:
         return Understanding(intent, path, raw, notes, time.perf_counter() - start)
 
-    fast = fastpath.confident_parse(request, vocab) if vocab is not None else None
-    if fast is not None:
+    ruled = _rules(request, vocab)  # read once: the fast path, the grounding and the fallback all use it
+    if vocab is not None and fastpath.is_confident(request, ruled, vocab):
         notes.append("every word is in the rule parser's closed vocabulary: no LLM needed")
-        return done(fast, "fast")
+        return done(ruled, "fast")
     if llm is None:
         notes.append("no LLM configured")
-        return done(_rules(request, vocab), "rules")
-    answer = _ask_llm(request, llm, vocab, raw, notes)
+        return done(ruled, "rules")
+    answer = _ask_llm(request, llm, vocab, ruled, raw, notes)
     if answer is None:
-        return done(_rules(request, vocab), "rules")
+        return done(ruled, "rules")
     intent, path = answer
     if _changes_nothing(intent):
         notes.append("the LLM's intent changes nothing: re-read with the rule-based parser")
-        return done(_rules(request, vocab), "rules")
+        return done(ruled, "rules")
     return done(intent, path)

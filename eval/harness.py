@@ -9,7 +9,7 @@ This module is the command; the work is done by one module per job:
 
 - :mod:`eval.suite`: the conversation files' YAML schema and :func:`load_conversations`;
 - :mod:`eval.scoring`: the checks of one turn (:class:`Check`, :func:`plan_summary`);
-- :mod:`eval.runner`: running conversations against the graph (:func:`run_conversations`);
+- :mod:`eval.runner`: running conversations against the conversation engine (:func:`run_conversations`);
 - :mod:`eval.report`: summary, ``report.md`` / ``report.json`` / ``report.png`` (:class:`Report`).
 
 Their public names are re-exported here, so ``from eval.harness import ...`` keeps working.
@@ -35,6 +35,7 @@ from eval.runner import ConversationResult, TurnResult, run_conversations
 from eval.scoring import TRUE_PEAK_TOLERANCE_DB, Check, plan_summary
 from eval.suite import (CONVERSATIONS_DIR, AudioExpect, BandChanges, Conversation, Expect, FilterConstraint,
                         Profile, Range, Status, SuiteError, Turn, load_conversations)
+from tools.errors import SenseError, one_line
 
 __all__ = [
     "CONVERSATIONS_DIR", "DEFAULT_REPORT_DIR", "EXIT_BAD_SUITE", "EXIT_BELOW_MIN_PASS", "EXIT_OK",
@@ -70,13 +71,10 @@ def eval_command(paths: list[str | Path] | None = None, llm_url: str | None = No
         invalid or the data/model cannot be loaded.
     """
     report_dir = Path(report_dir)
-    try:
+    try:  # the harness's one error boundary: a bad suite, missing data or model is one line, exit code 2
         conversations = load_conversations(paths, fast_only=fast, check_audio=True)
-    except SuiteError as exc:
-        echo(f"error: {exc}")
-        return EXIT_BAD_SUITE
-    except Exception as exc:  # noqa: BLE001 - e.g. DataMissingError: one line, not a traceback
-        echo(f"error: {exc}")
+    except SenseError as exc:  # SuiteError, DataMissingError …
+        echo(f"error: {one_line(exc)}")
         return EXIT_BAD_SUITE
     if not conversations:
         echo("error: no conversations selected" + (" (none is marked fast: true)" if fast else ""))
@@ -88,8 +86,8 @@ def eval_command(paths: list[str | Path] | None = None, llm_url: str | None = No
         try:
             runtime = Runtime.load(model=model, llm_url=llm_url, use_llm=use_llm,
                                    prefs_path=report_dir / "prefs.sqlite")
-        except Exception as exc:  # noqa: BLE001 - DataMissingError, ModelMissingError, LLMError: one line
-            echo(f"error: {exc}")
+        except SenseError as exc:  # DataMissingError, ModelMissingError, LLMError
+            echo(f"error: {one_line(exc)}")
             return EXIT_BAD_SUITE
     report = run_conversations(runtime=runtime, report_dir=report_dir, min_pass=min_pass, fast_only=False,
                                progress=progress, max_audio_s=max_audio_s, conversations=conversations)

@@ -75,6 +75,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tools.analysis import BANDS_HZ
+from tools.errors import SenseError
 
 CONVERSATIONS_DIR = Path(__file__).resolve().parent / "conversations"
 
@@ -83,7 +84,7 @@ Status = Literal["processed", "question", "answer"]
 Range = tuple[float, float]
 
 
-class SuiteError(ValueError):
+class SuiteError(SenseError, ValueError):
     """A conversation file is missing, not YAML, or does not follow the schema (message names file and field)."""
 
 

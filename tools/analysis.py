@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 import scipy.signal
 
+from tools.levels import POWER_FLOOR, power_db
 from tools.loudness import integrated_lufs, true_peak_dbtp
 
 BANDS_HZ: dict[str, tuple[float, float]] = {
@@ -24,7 +25,7 @@ BANDS_HZ: dict[str, tuple[float, float]] = {
     "brilliance": (5000.0, 10000.0),
     "air": (10000.0, 20000.0),
 }
-_FLOOR = 1e-20  # power floor (-200 dB) so silence gives finite numbers
+_FLOOR = POWER_FLOOR  # power floor (-200 dB) so silence gives finite numbers
 
 
 def _psd(samples: np.ndarray, sample_rate: float, nperseg: int) -> tuple[np.ndarray, np.ndarray]:
@@ -55,7 +56,7 @@ def long_term_spectrum(
     Source: scipy.signal.welch (Hann, 50 % overlap).
     """
     freqs, psd = _psd(samples, sample_rate, nperseg)
-    return freqs, 10.0 * np.log10(np.maximum(psd, _FLOOR))
+    return freqs, power_db(psd)
 
 
 def _band_powers(freqs: np.ndarray, psd: np.ndarray, bands: dict[str, tuple[float, float]]) -> dict[str, float]:
@@ -81,7 +82,7 @@ def band_energy_db(
     """
     freqs, psd = _psd(samples, sample_rate, nperseg)
     power = _band_powers(freqs, psd, {"band": band})["band"]
-    return float(10.0 * np.log10(max(power, _FLOOR)))
+    return power_db(power)
 
 
 def band_energy_change_db(
@@ -142,7 +143,7 @@ def band_energy_change_db(
 
 
 def _db_ratio(new: float, old: float) -> float:
-    return float(10.0 * np.log10(max(new, _FLOOR) / max(old, _FLOOR)))
+    return power_db(new) - power_db(old)
 
 
 def measure(samples: np.ndarray, sample_rate: float) -> dict:

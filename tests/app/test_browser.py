@@ -69,7 +69,8 @@ def test_headline_request_in_the_browser(page_factory, sense_app, excerpt, tmp_p
     wait_processed(page, send(page, HEADLINE_REQUEST))
 
     text = chat_text(page)
-    assert "To sound like Apple AirPods" in text and 'For "less harsh"' in text  # the reasoning
+    assert "Apple AirPods rendering, less harsh:" in text  # the lead sentence; the details are folded
+    assert "How and why" in text
     assert re.search(r"Tool trace: device_transfer → equalize → finalize · \d/\d checks passed", text)
     assert user_messages(page)[-1] == HEADLINE_REQUEST
     page.wait_for_function("() => { const i = document.querySelector('#sense-plot img');"
@@ -123,8 +124,8 @@ def test_two_browser_sessions_stay_separate(page_factory, sense_app, excerpt):
     wait_processed(two, before_two)
     assert user_messages(one)[-1] == "less harsh" and "warmer" not in user_messages(one)
     assert user_messages(two)[-1] == "warmer" and "less harsh" not in user_messages(two)
-    assert 'For "less harsh"' in chat_text(one) and 'For "more warm"' not in chat_text(one)
-    assert 'For "more warm"' in chat_text(two) and 'For "less harsh"' not in chat_text(two)
+    assert "Less harsh:" in chat_text(one) and "More warm:" not in chat_text(one)
+    assert "More warm:" in chat_text(two) and "Less harsh:" not in chat_text(two)
     assert processed_src(one) != processed_src(two)
 
     # a quick reply in one goes further there only
@@ -133,8 +134,10 @@ def test_two_browser_sessions_stay_separate(page_factory, sense_app, excerpt):
     one.click("#sense-quick-more")
     wait_processed(one, previous)
     assert user_messages(one)[-1] == "more" and len(user_messages(two)) == two_messages
-    reply = one.locator("#sense-chat .message.bot").all_inner_texts()[-2]  # [-1] is the tool trace
-    assert 'For "less harsh"' in reply and '× 1.5 ("more")' in reply
+    lead = one.locator("#sense-chat .message.bot").all_inner_texts()[-3]  # then the folded details and trace
+    assert lead.strip().startswith("Less harsh:")
+    mine_one = next(s for s in web.sessions.values() if s.history and s.history[-3]["content"] == f"**{lead.strip()}**")
+    assert '× 1.5 ("more")' in mine_one.history[-2]["content"]
 
     # server side: two sessions, two folders, each holding only its own results
     mine = [s for s in web.sessions.values() if s.result and s.result["words"] in ("less harsh", "more warm")
@@ -167,7 +170,7 @@ def test_bad_uploads_show_errors_and_the_app_keeps_serving(page_factory, excerpt
     assert "Traceback" not in page.inner_text("body")
     upload(page, excerpt, "🎵 vibe_ace_20s.wav")
     wait_processed(page, send(page, "warmer"))
-    assert 'For "more warm"' in chat_text(page)
+    assert "More warm:" in chat_text(page)
 
 
 def test_microphone_recording_is_processed(page_factory):
@@ -179,7 +182,7 @@ def test_microphone_recording_is_processed(page_factory):
     page.locator("#sense-input button", has_text="Stop").first.click()
     page.wait_for_function("() => /🎵 audio\\.wav \\(0:0[1-9]\\)/.test(document.querySelector('#sense-chat').innerText)")
     wait_processed(page, send(page, "warmer"))
-    assert 'For "more warm"' in chat_text(page)
+    assert "More warm:" in chat_text(page)
     assert "audio-sense.wav" in downloads_text(page)
 
 

@@ -154,6 +154,7 @@ def test_fast_slice_real_planner(rt_llm, tmp_path):
     print(f"\nfast slice, {s['llm']}: {s['turns']['passed']}/{s['turns']['total']} turns, "
           f"p50 {s['latency_s']['turn_p50']} s, p95 {s['latency_s']['turn_p95']} s, "
           f"paths {s['intent_paths']}\n{_failures(report)}")
-    assert s["intent_paths"].get("llm", 0) >= 0.8 * s["turns"]["total"], s["intent_paths"]
+    paths = s["intent_paths"]  # closed-vocabulary turns take the fast path; the LLM reads the others
+    assert paths.get("llm", 0) + paths.get("llm-repair", 0) >= 1 and sum(paths.values()) == s["turns"]["total"], paths
     assert (tmp_path / "report.md").is_file() and (tmp_path / "report.png").is_file()
     assert report.turn_pass_rate >= 0.8, _failures(report)
