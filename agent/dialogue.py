@@ -35,6 +35,9 @@ OFF_TOPIC_REPLY = ("I'm SENSE, an audio assistant: I can make your audio sound l
                    "earbud, or change its tone (\"less harsh\", \"warmer\", \"more bass\"). I can't help with that one.")
 EMPTY_REPLY = ("Tell me how it should sound: a device (\"like it's on my AirPods\") or a tone "
                "(\"less harsh\", \"warmer\", \"more bass\").")
+VOLUME_REPLY = ("I keep every result at the loudness of your original, so what you compare is the tone, not the "
+                "level: use your player's volume for that. To make one part louder, name it: \"louder vocals\", "
+                "\"quieter drums\".")
 #: Stems whose tone words are applied on the stem itself. Tone words about the other stems ("punchier
 #: drums", "the strings more air") go to the whole mix: the separation cannot isolate those parts well
 #: enough for an EQ to stay on them (docs/SEPARATION.md); their level moves stay per stem.
@@ -142,36 +145,37 @@ class Decision:
 
 @dataclass
 class PendingReply:
-    """How a turn relates to a pending question: ``choice`` (the candidate picked), ``cancel`` (with the
-    rest of the request, possibly empty), or ``none`` (a new request)."""
+    """How a turn relates to a pending question: ``choice`` (the candidate picked), ``narrow`` (the answer
+    fits several candidates: ask again about those), ``cancel`` (with the rest of the request, possibly
+    empty), or ``none`` (a new request)."""
 
-    kind: Literal["choice", "cancel", "none"]
+    kind: Literal["choice", "narrow", "cancel", "none"]
     choice: str | None = None
     rest: str = ""
+    candidates: list[str] = field(default_factory=list)  # "narrow": the candidates the answer still fits
 
 
 def _content_words(text: str) -> list[str]:
     return [w for w in re.findall(r"[\w\-]+", text.lower()) if w not in _REPLY_FILLER]
 
 
-def _pick_candidate(text: str, pending: PendingQuestion) -> str | None:
-    """The candidate an answer names: an ordinal, a type, or words all found in one candidate's name."""
+def _picked(text: str, pending: PendingQuestion) -> list[str]:
+    """The candidates an answer names: an ordinal picks one; a type ("the over-ear ones") or words all found
+    in candidates' names ("the Max", "the pro ones") pick those that fit — one, several, or none."""
     words = re.findall(r"[\w\-]+", text.lower())
     names = pending.candidates
     for word in words:
         if word in _ORDINALS and (len(words) <= 4 or word in ("first", "second", "third", "last")) and names:
             i = _ORDINALS[word]
             if i < len(names):
-                return names[i]
-    by_type = [n for n in names if any(w in text.lower() for w in _TYPE_WORDS.get(pending.types.get(n, ""), ()))]
-    if len(by_type) == 1 and len(_content_words(text)) <= 3:
-        return by_type[0]
+                return [names[i]]
     content = _content_words(text)
+    by_type = [n for n in names if any(w in text.lower() for w in _TYPE_WORDS.get(pending.types.get(n, ""), ()))]
+    if by_type and len(by_type) < len(names) and len(content) <= 3:
+        return by_type
     if content and len(content) <= 6:
-        hits = [n for n in names if all(w in n.lower().replace("-", " ").split() or w in n.lower() for w in content)]
-        if len(hits) == 1:
-            return hits[0]
-    return None
+        return [n for n in names if all(w in n.lower().replace("-", " ").split() or w in n.lower() for w in content)]
+    return []
 
 
 def reply_to_pending(request: str, pending: PendingQuestion | None, rt: Runtime, user: str) -> PendingReply:
@@ -187,11 +191,24 @@ def reply_to_pending(request: str, pending: PendingQuestion | None, rt: Runtime,
         return PendingReply("cancel", rest=request.strip()[cancel.end():].strip(" ,.;:!-"))
     if pending.kind == "word":
         return PendingReply("choice", pending.candidates[0]) if _YES.match(text) and pending.candidates else PendingReply("none")
-    choice = _pick_candidate(text, pending)
-    if choice is None and len(_content_words(text)) <= 5 and not rules.parse(request).adjustments:
+    picked = _picked(text, pending)
+    if len(picked) == 1:
+        return PendingReply("choice", picked[0])
+    if len(picked) > 1:
+        return PendingReply("narrow", candidates=picked)
+    if len(_content_words(text)) <= 5 and not rules.parse(request).adjustments:
         res = rt.devices.resolve(" ".join(_content_words(text)), owned=rt.prefs.owned_devices(user))
-        choice = res.device if res.status == "resolved" else None
-    return PendingReply("choice", choice) if choice else PendingReply("none")
+        if res.status == "resolved":
+            return PendingReply("choice", res.device)
+    return PendingReply("none")
+
+
+def narrowed(conv: Conversation, candidates: list[str]) -> tuple[Conversation, str]:
+    """Ask again about the candidates an answer still fits; (the conversation with that question pending, the question)."""
+    pending = conv.pending.model_copy(update={"candidates": candidates})
+    names = [f"{n} ({pending.types.get(n, 'unknown')})" for n in candidates]
+    question = "Which of these: " + (", ".join(names[:-1]) + " or " + names[-1]) + "?"
+    return conv.model_copy(update={"pending": pending}), question
 
 
 def changes_something(intent: Intent | None) -> bool:
@@ -241,34 +258,51 @@ def _compare_reply(conv: Conversation, input_path: str | None) -> str:
             "tone, not the level. Say \"undo\" or \"reset\" to go back.")
 
 
-def _history_move(conv: Conversation, kind: str) -> Decision:
-    """undo / redo / reset."""
+_STEPS = re.compile(r"\b(twice|two|2|three|3|four|4)\b")
+_STEP_COUNT = {"twice": 2, "two": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
+
+
+def _history_move(conv: Conversation, kind: str, request: str = "") -> Decision:
+    """undo / redo (n steps: "go back two steps", "undo twice") / reset."""
     if kind == "reset":
         new = conv.applied(None) if conv.settings is not None else conv
         return Decision("answer", new, "Back to the original: nothing is applied now. Tell me what to change.")
-    source, target = (conv.undo, conv.redo) if kind == "undo" else (conv.redo, conv.undo)
+    steps = _STEPS.search(request.lower())
+    n = _STEP_COUNT[steps.group(1)] if steps else 1
+    source = conv.undo if kind == "undo" else conv.redo
     if not source:
         return Decision("answer", conv, f"There is nothing to {kind}.")
-    settings = source[-1]
-    moved = {"settings": settings, "pending": None}
+    for _ in range(min(n, len(source))):
+        conv = _one_step(conv, kind)
+    note = f"{kind}: {min(n, len(source))} step(s)" + (f" (only {len(source)} to {kind})" if n > len(source) else "")
+    if conv.settings is None:
+        return Decision("answer", conv, "Undone: back to the original." if kind == "undo" else "Redone: the original.",
+                        notes=[note])
+    return Decision("apply", conv, notes=[f"{note}: back to \"{conv.settings.summary()}\""])
+
+
+def _one_step(conv: Conversation, kind: str) -> Conversation:
     if kind == "undo":
-        moved.update(undo=conv.undo[:-1], redo=[*conv.redo, conv.settings])
-    else:
-        moved.update(redo=conv.redo[:-1], undo=[*conv.undo, conv.settings])
-    new = conv.model_copy(update=moved)
-    if settings is None:
-        return Decision("answer", new, "Undone: back to the original." if kind == "undo" else "Redone: the original.")
-    return Decision("apply", new, notes=[f"{kind}: back to \"{settings.summary()}\""])
+        return conv.model_copy(update={"settings": conv.undo[-1], "undo": conv.undo[:-1],
+                                       "redo": [*conv.redo, conv.settings], "pending": None})
+    return conv.model_copy(update={"settings": conv.redo[-1], "redo": conv.redo[:-1],
+                                   "undo": [*conv.undo, conv.settings], "pending": None})
 
 
-def follow_up(conv: Conversation, intent: Intent, input_path: str | None) -> Decision | None:
-    """A follow-up turn (more, less, undo, redo, reset, compare), or None when the intent is not one
+ACCEPT_REPLY = ("Glad it works. Rate it 👍 (/good in the chat, `sense feedback up`) and your next similar request "
+                "starts from it.")
+
+
+def follow_up(conv: Conversation, intent: Intent, input_path: str | None, request: str = "") -> Decision | None:
+    """A follow-up turn (more, less, undo, redo, reset, compare, accept), or None when the intent is not one
     (or has nothing to follow up: "it's too boomy" first thing is a request, re-read by the caller)."""
     kind = intent.follow_up
     if intent.action != "follow_up" or kind == "none":
         return None
+    if kind == "accept":
+        return Decision("answer", conv, ACCEPT_REPLY if conv.last is not None else "Fine. Tell me what to change.")
     if kind in ("undo", "redo", "reset"):
-        return _history_move(conv, kind)
+        return _history_move(conv, kind, request)
     if kind == "compare":
         return Decision("answer", conv, _compare_reply(conv, input_path))
     if conv.settings is None or not conv.settings.has_changes():
@@ -311,20 +345,30 @@ def as_said(request: str, name: str) -> str:
     return request[start:start + len(name)] if start >= 0 else name
 
 
-def device_ref(rt: Runtime, name: str, user: str) -> tuple[DeviceRef | None, str | None, list[str]]:
-    """(device, None, []) when ``name`` resolves, else (None, clarifying question, the models it offers in order)."""
+@dataclass
+class _Lookup:
+    """A device name looked up: the device, or the question to ask (and the models it names, in order)."""
+
+    ref: DeviceRef | None
+    question: str | None = None
+    candidates: list[str] = field(default_factory=list)
+    unknown: bool = False  # no stored model is close (not a tie between several)
+
+
+def device_ref(rt: Runtime, name: str, user: str) -> _Lookup:
+    """Look ``name`` up in the FR store, preferring the user's own devices."""
     res = rt.devices.resolve(name, owned=rt.prefs.owned_devices(user))
     if res.status != "resolved":
-        return None, res.question, named_in(res.question or "", rt.store.devices())
-    return DeviceRef(name=res.device, type=rt.store.device_type(res.device), query=name, via=res.via,
-                     alternatives=res.alternatives, sources=sorted(rt.store.sources(res.device))), None, []
+        return _Lookup(None, res.question, named_in(res.question or "", rt.store.devices()), res.status == "unknown")
+    return _Lookup(DeviceRef(name=res.device, type=rt.store.device_type(res.device), query=name, via=res.via,
+                             alternatives=res.alternatives, sources=sorted(rt.store.sources(res.device))))
 
 
-def _question(conv: Conversation, intent: Intent, request: str, role: str, asked: str, question: str,
-              candidates: list[str], rt: Runtime) -> Decision:
+def _question(conv: Conversation, intent: Intent, request: str, role: str, asked: str, found: _Lookup,
+              rt: Runtime) -> Decision:
     pending = PendingQuestion(kind="device", intent=intent, request=request, role=role, asked=asked,
-                              candidates=candidates, types={n: rt.store.device_type(n) for n in candidates})
-    return Decision("question", conv.model_copy(update={"pending": pending}), question)
+                              candidates=found.candidates, types={n: rt.store.device_type(n) for n in found.candidates})
+    return Decision("question", conv.model_copy(update={"pending": pending}), found.question)
 
 
 @dataclass
@@ -334,25 +378,48 @@ class _Devices:
     notes: list[str] = field(default_factory=list)
 
 
+#: Words that make a device the one to sound like ("sound like", "as if on", "render", "simulate").
+_RENDER = re.compile(r"\b(like|as if|as though|render|simulate|emulate|compare)\b")
+
+
+def _target(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, out: _Devices) -> Decision | None:
+    """The target device, or the question about it. An unknown device named in passing beside a tone change
+    ("too boomy on my car speakers") is where the person listens, not a device to render: noted, not asked."""
+    name = as_said(turn.request, intent.target_device)
+    found = device_ref(rt, name, turn.user)
+    out.target = found.ref
+    if found.question is None:
+        return None
+    text = turn.request.lower()
+    placed = re.search(rf"\b(?:on|through|in|with|using)\s+(?:my |the |a |an |our )?{re.escape(name.lower())}", text)
+    in_passing = found.unknown and placed and (intent.adjustments or intent.band_edits or intent.stem_edits) \
+        and not _RENDER.search(text)
+    if in_passing:
+        out.notes.append(f"I have no measurement of \"{name}\"; a tone change doesn't need one, so I left it out.")
+        return None
+    return _question(conv, intent, turn.request, "target_device", name, found, rt)
+
+
 def resolve_devices(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput) -> _Devices | Decision:
     """The target and listening devices of this turn, or the question to ask.
 
-    An unknown or ambiguous target is asked about. An unknown listening device is asked about only
-    when a device transfer needs it; for a tone change alone it is noted and left out.
+    An unknown or ambiguous target is asked about (unless named in passing beside a tone change). An
+    unknown listening device is asked about only when a device transfer needs it; for a tone change
+    alone it is noted and left out.
     """
     out = _Devices()
     if intent.target_device:
-        name = as_said(turn.request, intent.target_device)
-        out.target, question, cands = device_ref(rt, name, turn.user)
-        if question:
-            return _question(conv, intent, turn.request, "target_device", name, question, cands, rt)
+        asked = _target(rt, conv, intent, turn, out)
+        if asked is not None:
+            return asked
     name = turn.listening_device or (as_said(turn.request, intent.listening_device) if intent.listening_device else None)
     if name:
-        out.listening, question, cands = device_ref(rt, name, turn.user)
+        found = device_ref(rt, name, turn.user)
+        out.listening = found.ref
         transfer = out.target is not None or (conv.settings is not None and conv.settings.target is not None)
-        if question and transfer:
-            return _question(conv, intent, turn.request, "listening_device", name, question, cands, rt)
-        if question:
+        if found.question and transfer:
+            return _question(conv, intent, turn.request, "listening_device", name, found, rt)
+        if found.question:
             out.notes.append(f"I have no measurement of \"{name}\", what you listen on; a tone change doesn't need "
                              "one, so I left it out.")
     target = out.target or (conv.settings.target if conv.settings else None)
@@ -470,7 +537,8 @@ def new_request(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput
         return tone
     band_moves = [m for m in (planner.band_move(e) for e in intent.band_edits) if m is not None]
     if not (devices.target or devices.listening or tone.mix or tone.stems or band_moves):
-        return Decision("answer", conv, " ".join([*devices.notes, EMPTY_REPLY]))
+        empty = VOLUME_REPLY if rules.mentions_volume(turn.request) else EMPTY_REPLY
+        return Decision("answer", conv, " ".join([*devices.notes, empty]))
     base, notes = _base(conv, turn.request)
     settings = merge(base, turn.request, devices, tone, band_moves, rules.transfer_method(turn.request))
     if devices.listening and not (devices.target or tone.mix or tone.stems or band_moves):
@@ -497,7 +565,7 @@ def read_turn(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, 
         A :class:`Decision`; its conversation has no pending question unless it asks one.
     """
     conv = conv.model_copy(update={"pending": None})
-    for rule in (lambda: method_switch(conv, intent, turn.request), lambda: follow_up(conv, intent, input_path)):
+    for rule in (lambda: method_switch(conv, intent, turn.request), lambda: follow_up(conv, intent, input_path, turn.request)):
         decision = rule()
         if decision is not None:
             return decision

@@ -131,6 +131,11 @@ def understand_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     if reply.kind == "choice":
         intent = dialogue.answered_intent(conv.pending, reply.choice)
         u = Understood(intent=intent, path="answer", notes=[f"answer to the pending question: {reply.choice}"], llm=llm)
+    elif reply.kind == "narrow":
+        conv, question = dialogue.narrowed(conv, reply.candidates)
+        u = Understood(intent=conv.pending.intent, path="answer", notes=["the answer fits several candidates"], llm=llm)
+        return {"understood": u, "status": "question", "reply": question, "conversation": conv,
+                "timings_s": _timed(state, "understand", start)}
     elif reply.kind == "cancel":
         found = understand(reply.rest, deps.rt.llm, deps.vocab) if reply.rest else None
         intent = dialogue.after_cancel(conv.pending, found.intent if found else None, reply.rest, deps.rt, turn.user)

@@ -24,7 +24,8 @@ SYSTEM = (
     "bass (bass guitar, bass line; plain 'more bass' is a tone word, not a stem) or other (guitars, piano, keys, synths); "
     "operation louder, quieter, mute (remove it; 'karaoke' or 'instrumental' mutes vocals), solo (only that part; "
     "'a cappella' solos vocals), or tone when the tone words are about that part only. "
-    "follow_up 'compare' when they want to hear or compare with the original. "
+    "follow_up 'compare' when they want to hear or compare with the original, 'accept' when they only say "
+    "it is good or thank you. "
     "A part mentioned only to keep it as it is gets no stem edit. "
     "Never invent a device, word or number the person did not say."
 )

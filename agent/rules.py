@@ -38,6 +38,9 @@ _AUDIO_WORDS = re.compile(
     r"headphones?|earbuds?|earphones?|speakers?|airpods?|buds|louder|quieter|volume|tone)\b"
 )
 _FOLLOW_UPS = [
+    (re.compile(r"^(?:(?:perfect|great|nice|good|cool|awesome|excellent|lovely|thanks|thank you|cheers|ok(?:ay)?|yes|"
+                r"love it|that'?s (?:it|good|great|better|perfect|nice)|sounds (?:good|great|better)|much better|"
+                r"keep (?:it|this|that))[\s,.!]*)+$"), "accept"),
     (re.compile(r"^(reset|start over|back to (the )?original|original)\b"), "reset"),
     (re.compile(r"^(undo|go back|revert|take that back|back)\b"), "undo"),
     (re.compile(r"^(redo|undo the undo|put it back|bring it back)\b"), "redo"),
@@ -390,9 +393,18 @@ BAND_WORDS = frozenset("low mids low-mids sub bass lows mids midrange presence t
 #: Words of follow-up phrases.
 FOLLOW_UP_WORDS = frozenset(
     "undo redo reset start over original back go revert take compare a/b before after hear play enough again "
-    "that's thats much more less too not unprocessed".split())
+    "that's thats much more less too not unprocessed perfect great nice good cool awesome excellent lovely thanks "
+    "thank cheers love better keep yes twice steps step two three".split())
 
 
 def is_plain_follow_up(text: str) -> bool:
     """Whether a follow-up request says nothing beyond the follow-up ("undo that", "way too much now")."""
     return all(t in FOLLOW_UP_WORDS or t in FILLER for t in re.findall(r"[^\W\d_][\w'/\-]*", normalise(text)))
+
+
+_VOLUME = re.compile(r"\b(louder|quieter|softer|volume|turn it (up|down)|crank it|too (loud|quiet|soft))\b")
+
+
+def mentions_volume(text: str) -> bool:
+    """Whether a request is about the overall level ("louder", "turn it up", "volume")."""
+    return _VOLUME.search(normalise(text)) is not None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 Direction = Literal["more", "less"]
 Amount = Literal["a little", "normal", "a lot"]
-FollowUp = Literal["none", "more", "less", "undo", "redo", "reset", "compare"]
+FollowUp = Literal["none", "more", "less", "undo", "redo", "reset", "compare", "accept"]
 BandName = Literal["sub", "bass", "low mids", "mids", "presence", "treble", "air"]
 StemName = Literal["vocals", "drums", "bass", "other"]
 StemOperation = Literal["louder", "quieter", "mute", "solo", "tone"]
@@ -56,7 +56,8 @@ class Intent(BaseModel):
         adjustments: tonal changes.
         band_edits: explicit EQ moves in numbers ("cut 250 Hz by 3 dB", "bass +4 dB").
         stem_edits: moves on one stem of the mix (needs source separation).
-        follow_up: for ``action == "follow_up"``: more, less, undo, reset or compare (with the original).
+        follow_up: for ``action == "follow_up"``: more, less, undo, redo, reset, compare (with the
+            original) or accept ("perfect, thanks": nothing changes).
     """
 
     action: Literal["process", "follow_up", "off_topic"]

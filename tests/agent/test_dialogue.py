@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from agent.dialogue import named_in
 from agent.engine import Engine
 from agent.runtime import Runtime
 from tests.agent.turns import read, run_turn, words
@@ -50,8 +51,7 @@ def test_a_name_part_answers_the_question(engine, excerpt, tmp_path):
 
 def test_an_ordinal_picks_the_model_named_in_that_place(engine, excerpt, tmp_path):
     asked, answered = conversation(engine, excerpt, tmp_path, "how would it sound on Sony?", "the second one")
-    named = [n for n in engine.rt.store.devices() if n.startswith("Sony") and n in asked.reply]
-    second = sorted(named, key=asked.reply.find)[1]
+    second = named_in(asked.reply, engine.rt.store.devices())[1]
     assert answered.status == "processed" and answered.device == second
 
 
@@ -244,3 +244,38 @@ def test_a_failing_backend_falls_back_to_the_rules(rt_rules, excerpt, tmp_path):
     (turn,) = conversation(engine, excerpt, tmp_path, "give me +4 dB of treble")
     assert turn.status == "processed" and turn.understood.path == "rules"
     assert turn.settings.band_edits[0].gain_db == 4.0
+
+
+# --- more of how people talk ------------------------------------------------------------------
+
+def test_an_answer_that_fits_several_candidates_narrows_the_question(engine, excerpt, tmp_path):
+    asked, narrowed, answered = conversation(engine, excerpt, tmp_path, "make it sound like the Galaxy Buds",
+                                             "the pro ones", "the second one")
+    assert asked.status == narrowed.status == "question"
+    named = named_in(narrowed.reply, engine.rt.store.devices())
+    assert len(named) >= 2 and all("Pro" in n for n in named)
+    assert answered.status == "processed" and answered.device == named[1]
+
+
+def test_an_unknown_device_in_passing_does_not_block_a_tone_change(engine, excerpt, tmp_path):
+    (turn,) = conversation(engine, excerpt, tmp_path, "sounds too boomy on my car speakers")
+    assert turn.status == "processed" and turn.device is None and [d for _, d in words(turn)] == ["less"]
+    assert "car speakers" in turn.reply
+    (asked,) = conversation(engine, excerpt, tmp_path, "make it sound like a Zorblax 3000, less harsh")
+    assert asked.status == "question"  # a device to sound like is asked about
+
+
+def test_thanks_changes_nothing_and_invites_a_rating(engine, excerpt, tmp_path):
+    first, thanks = conversation(engine, excerpt, tmp_path, "less harsh", "perfect, thanks")
+    assert thanks.status == "answer" and "Rate it" in thanks.reply
+    assert thanks.settings == first.settings
+
+
+def test_undo_two_steps(engine, excerpt, tmp_path):
+    turns = conversation(engine, excerpt, tmp_path, "warmer", "brighter too", "less boomy too", "go back two steps")
+    assert [w for w, _ in words(turns[3])] == ["warm"]
+
+
+def test_louder_explains_the_loudness_match(engine, excerpt, tmp_path):
+    (turn,) = conversation(engine, excerpt, tmp_path, "louder")
+    assert turn.status == "answer" and "loudness of your original" in turn.reply and "louder vocals" in turn.reply
