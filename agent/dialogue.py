@@ -547,8 +547,6 @@ def new_request(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput
     if not settings.has_changes():
         return Decision("answer", conv.applied(None) if conv.settings else conv,
                         "That cancels out: nothing is applied now, you hear the original.")
-    if not turn.has_audio:
-        return Decision("answer", conv.applied(settings), "Understood. Now give me an audio file to apply it to.")
     return Decision("apply", conv.applied(settings), notes=notes)
 
 
@@ -564,7 +562,14 @@ def read_turn(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, 
     Returns:
         A :class:`Decision`; its conversation has no pending question unless it asks one.
     """
-    conv = conv.model_copy(update={"pending": None})
+    decision = _read(rt, conv.model_copy(update={"pending": None}), intent, turn, input_path)
+    if decision.status == "apply" and not turn.has_audio:  # settings are kept; there is nothing to process yet
+        return Decision("answer", decision.conversation, f"Understood ({decision.conversation.settings.summary()}). "
+                        "Now give me an audio file to apply it to.", decision.notes)
+    return decision
+
+
+def _read(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, input_path: str | None) -> Decision:
     for rule in (lambda: method_switch(conv, intent, turn.request), lambda: follow_up(conv, intent, input_path, turn.request)):
         decision = rule()
         if decision is not None:

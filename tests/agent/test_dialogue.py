@@ -279,3 +279,13 @@ def test_undo_two_steps(engine, excerpt, tmp_path):
 def test_louder_explains_the_loudness_match(engine, excerpt, tmp_path):
     (turn,) = conversation(engine, excerpt, tmp_path, "louder")
     assert turn.status == "answer" and "loudness of your original" in turn.reply and "louder vocals" in turn.reply
+
+
+def test_without_audio_nothing_is_processed_but_the_conversation_goes_on(engine, excerpt, tmp_path):
+    thread = uuid.uuid4().hex
+    turns = [engine.turn(thread, r, None) for r in ("warmer", "a bit more", "undo", "redo", "use the neural model")]
+    assert all(t.status == "answer" and not t.outputs for t in turns)
+    assert "give me an audio file" in turns[1].reply
+    assert turns[1].settings.adjustments[0].amount == pytest.approx(1.5 * turns[0].settings.adjustments[0].amount)
+    processed = engine.turn(thread, "a bit more", excerpt, output_path=tmp_path / "late.wav")
+    assert processed.status == "processed" and processed.settings.adjustments[0].descriptor == "warm"
