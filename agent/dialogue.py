@@ -440,6 +440,7 @@ def resolve_devices(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnI
 class _Tone:
     mix: list[ToneMove] = field(default_factory=list)
     stems: dict[StemName, StemMove] = field(default_factory=dict)
+    limits: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -452,11 +453,14 @@ def _word_question(conv: Conversation, intent: Intent, request: str, unsure: Ton
 
 
 def tone_and_stems(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput) -> _Tone | Decision:
-    """Tone words (on the mix or on a stem, by the clause that says them) and stem moves, or a question
-    about a word the prior does not know."""
+    """Tone words (on the mix or on a stem, by the clause that says them; a "not" word limits the others),
+    stem moves, or a question about a word neither the expert vocabulary nor the prior knows."""
     out = _Tone()
     tone_stems = {e.stem for e in intent.stem_edits if e.operation == "tone"}
     for adj in intent.adjustments:
+        if adj.direction == "not":  # "warmer but not muddy": muddy limits the others
+            out.limits.append(rt.words.lookup(adj.descriptor).word)
+            continue
         move = planner.tone_move(rt, turn.user, turn.request, adj)
         if move.match_via == "embedding" and move.match_score < EMBEDDING_CONFIDENT:
             return _word_question(conv, intent, turn.request, move)
@@ -505,11 +509,13 @@ def merge(base: Settings | None, request: str, devices: _Devices, tone: _Tone, b
         level = new if (new.gain_db or new.mute or new.solo) else old
         stems[name] = level.model_copy(update={"tone": merge_tone(old.tone, new.tone, additive=True)})
     labels = {b.label for b in band_moves}
+    words = {m.descriptor for m in tone.mix}  # asked for again: no longer a limit
     return Settings(
         request=request, target=devices.target or base.target, listening=devices.listening or base.listening,
         adjustments=merge_tone([] if replace else base.adjustments, tone.mix, additive=True),
         band_edits=[b for b in base.band_edits if b.label not in labels] + list(band_moves),
-        stems=stems, transfer_method=method or base.transfer_method, notes=devices.notes + tone.notes)
+        stems=stems, limits=list(dict.fromkeys([*(w for w in base.limits if w not in words), *tone.limits])),
+        transfer_method=method or base.transfer_method, notes=devices.notes + tone.notes)
 
 
 _I_HAVE = re.compile(r"\b(i have|i've got|i own|mine are|mine is)\b")
@@ -536,12 +542,12 @@ def new_request(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput
     if isinstance(tone, Decision):
         return tone
     band_moves = [m for m in (planner.band_move(e) for e in intent.band_edits) if m is not None]
-    if not (devices.target or devices.listening or tone.mix or tone.stems or band_moves):
+    if not (devices.target or devices.listening or tone.mix or tone.stems or tone.limits or band_moves):
         empty = VOLUME_REPLY if rules.mentions_volume(turn.request) else EMPTY_REPLY
         return Decision("answer", conv, " ".join([*devices.notes, empty]))
     base, notes = _base(conv, turn.request)
     settings = merge(base, turn.request, devices, tone, band_moves, rules.transfer_method(turn.request))
-    if devices.listening and not (devices.target or tone.mix or tone.stems or band_moves):
+    if devices.listening and not (devices.target or tone.mix or tone.stems or tone.limits or band_moves):
         return Decision("answer", conv.applied(settings), f"Noted: you listen on {devices.listening.name}. Devices I "
                         "render are now relative to it; tell me which one, or a tone.")
     if not settings.has_changes():

@@ -28,8 +28,9 @@ from agent.sinks import FileSink, Sink
 from agent.rules import Vocabulary
 from knowledge.descriptors import EMBEDDING_CONFIDENT
 
-#: A tone word the fast path may take without the LLM: the prior knows it by itself, as jargon or by a suffix rule.
-EXACT_VIA = frozenset({"exact", "translation", "jargon", "rule"})
+#: A tone word the fast path may take without the LLM: an expert term (or its form, inflection, translation), or
+#: a word the crowd prior knows by itself, a translation, jargon or a suffix rule.
+EXACT_VIA = frozenset({"expert", "exact", "translation", "jargon", "rule"})
 
 Progress = Callable[[float, str], object]
 
@@ -87,12 +88,12 @@ class TurnOutcome:
 
 
 def vocabulary(rt: Runtime) -> Vocabulary:
-    """The closed vocabulary of ``rt``'s prior (cached per word)."""
+    """The closed vocabulary of ``rt``'s words (expert vocabulary and crowd prior; cached per word)."""
 
     @lru_cache(maxsize=4096)
     def match(word: str):
         word = word.strip().lower()
-        return rt.prior.lookup(word) if word and word.replace("-", "").isalpha() else None
+        return rt.words.lookup(word) if word and word.replace("-", "").replace(" ", "").isalpha() else None
 
     def word_key(word: str) -> str | None:
         m = match(word)
@@ -106,7 +107,7 @@ def vocabulary(rt: Runtime) -> Vocabulary:
     def device_known(name: str) -> bool:
         return rt.devices.resolve(name).status != "unknown"
 
-    return Vocabulary(word_key, plausible, device_known)
+    return Vocabulary(word_key, plausible, device_known, tuple(rt.words.vocabulary.phrases()))
 
 
 class Engine:

@@ -26,7 +26,8 @@ def _explained(intent: Intent, vocab: rules.Vocabulary) -> set[str]:
     for adj in intent.adjustments:
         if not vocab.known(adj.descriptor):
             return set()
-        words |= {adj.descriptor, *(k for k, v in rules.COMMON_COMPARATIVES.items() if v == adj.descriptor)}
+        words |= {adj.descriptor, *adj.descriptor.split(), *(k for k, v in rules.COMMON_COMPARATIVES.items()
+                                                             if v == adj.descriptor)}
     for device in (intent.target_device, intent.listening_device):
         words |= set(_tokens(device or ""))
     words |= rules.STEM_WORDS | rules.BAND_WORDS | rules.STEM_MOVE_WORDS

@@ -25,7 +25,7 @@ class SeparateArgs(_Args):
 
 
 class StemEqArgs(_Args):
-    """A tone word's EQ on one stem: Audealize peaking filters (Q 4.31), gains 5 dB × amount × curve."""
+    """A tone word's EQ on one stem: its filters moving the word's region TARGET_DB × amount dB."""
 
     stem: StemName
     descriptor: str
@@ -80,12 +80,17 @@ class BandEditArgs(_Args):
 
 
 class EqualizeArgs(_Args):
-    """Whole-mix EQ: either one tone word (``descriptor``, ``direction``, ``amount``: its Audealize peaking
-    filters) or the person's explicit moves (``band_edits``); ``filters`` realise it (gains capped ±12 dB)."""
+    """Whole-mix EQ: either one tone word (``descriptor``, ``direction``, ``amount`` on the calibrated scale,
+    ``source``: expert | expert+crowd | crowd; ``kept_out``: the "not" words' regions it stays out of;
+    ``limit``: the EQ that keeps a "not" word's region level) or
+    the person's explicit moves (``band_edits``); ``filters`` realise it (gains capped ±12 dB)."""
 
     descriptor: str | None = None
     direction: Direction | None = None
     amount: float | None = None
+    source: str | None = None
+    limit: bool | None = None
+    kept_out: str | None = None
     band_edits: list[BandEditArgs] | None = None
     filters: list[Filter]
 

@@ -1,7 +1,8 @@
 """Plan: what was said and retrieved → typed settings pieces → concrete, typed tool calls.
 
 Deterministic. Amounts come from the person's own rated history when there is a similar
-request, else from the word→EQ population prior; the LLM never picks a number.
+request, else the default audible move; what a word means comes from the expert vocabulary beside
+the word→EQ population prior (:mod:`knowledge.words`); the LLM never picks a number.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from agent import plan as p
 from agent.runtime import Runtime
 from agent.schemas import Adjustment, Amount, BandEdit, StemEdit
 from agent.settings import MAX_AMOUNT, BandMove, Settings, StemMove, ToneMove, cap_stem_gain
-from knowledge.descriptors import AUDEALIZE_FREQS_HZ, AUDEALIZE_Q
-from tools.eq import MAX_GAIN_DB, Filter
+from knowledge.fr_store import FR_GRID_HZ
+from knowledge.expert import Region
+from knowledge.words import CALIBRATION_RATE, TARGET_DB, region_level_db
+from tools.eq import MAX_GAIN_DB, Filter, frequency_response_db
 
 AMOUNT_FACTORS: dict[str | None, float] = {None: 1.0, "normal": 1.0, "a little": 0.5, "a lot": 2.0}
 #: "a bit more" / "too much": every amount and gain × this.
@@ -39,26 +42,29 @@ STEM_GAINS_DB = {"louder": {None: 4.0, "normal": 4.0, "a little": 2.0, "a lot": 
 
 
 def tone_move(rt: Runtime, user: str, request: str, adj: Adjustment) -> ToneMove:
-    """Resolve one tone word against the prior and pick its amount.
+    """Resolve one tone word (expert vocabulary beside the crowd prior, :mod:`knowledge.words`) and pick
+    its amount on the calibrated scale.
 
     The amount is the person's liked amount for that word from a similar rated request, else the
-    prior's default; × 0.5 for "a little", × 2 for "a lot"; clipped to 0 … MAX_AMOUNT.
+    default move (1: the word's region moves TARGET_DB); × 0.5 for "a little", × 2 for "a lot"; clipped
+    to 0 … MAX_AMOUNT. ``adj.direction`` must be "more" or "less" (a "not" word is a limit, see
+    :func:`limit_calls`).
     """
-    match = rt.prior.lookup(adj.descriptor)
-    history = rt.prefs.history_amount(user, match.word, adj.direction, request)
+    meaning = rt.words.lookup(adj.descriptor)
+    history = rt.prefs.history_amount(user, meaning.word, adj.direction, request)
     if history is not None:
         base, record = history
         source, record_id = f"your earlier rated request \"{record.request}\" (amount {base:.2f})", record.id
     else:
-        base, record_id = rt.prior.default_amount(match), None
-        source = (f"population prior: Audealize word \"{match.word}\" ({match.num} contributors, "
-                  f"agreement {match.agreement:.2f})")
+        base, record_id = 1.0, None
+        source = f"the default move ({TARGET_DB:g} dB)"
     factor = AMOUNT_FACTORS[adj.amount]
     if factor != 1.0:
         source += f", × {factor:g} for \"{adj.amount}\""
-    return ToneMove(descriptor=match.word, asked=adj.descriptor, direction=adj.direction,
+    return ToneMove(descriptor=meaning.word, asked=adj.descriptor, direction=adj.direction,
                     amount=float(np.clip(base * factor, 0.0, MAX_AMOUNT)), amount_source=source,
-                    match_score=round(float(match.score), 3), match_via=match.via, record_id=record_id)
+                    match_score=round(float(meaning.score), 3), match_via=meaning.via, record_id=record_id,
+                    source=meaning.source, why=meaning.why, region=meaning.main.label())
 
 
 def band_move(edit: BandEdit) -> BandMove | None:
@@ -96,15 +102,41 @@ def amount_factor(amount: Amount | None) -> float:
 
 # ------------------------------------------------------------------------------------- plan
 
-def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: float) -> list[Filter]:
-    """The Audealize 40-band peaking EQ for a word: gain_i = 5 · (±amount) · curve_i dB, Q 4.31.
+def descriptor_filters(rt: Runtime, descriptor: str, direction: str, amount: float,
+                       avoid: tuple[Region, ...] = ()) -> list[Filter]:
+    """A word's filters: its meaning (:meth:`knowledge.words.WordEQ.lookup`) realised so its main region
+    moves TARGET_DB × amount dB (:meth:`knowledge.words.WordEQ.filters`), each gain capped at ±12 dB, kept
+    out of the ``avoid`` regions (the "not" words')."""
+    return rt.words.filters(rt.words.lookup(descriptor), direction, amount, avoid)
 
-    Source: Seetharaman & Pardo, "Audealize" (2016); applied as in audealize_api's equalizer.
-    """
-    match = rt.prior.lookup(descriptor)
-    gains = rt.prior.gains_db(match, amount if direction == "more" else -amount)
-    return [Filter(type="peaking", frequency_hz=float(f), gain_db=float(g), q=AUDEALIZE_Q)
-            for f, g in zip(AUDEALIZE_FREQS_HZ, gains) if abs(g) >= 0.05]
+
+def _kept_out(rt: Runtime, settings: Settings, descriptor: str) -> tuple[tuple[Region, ...], str | None]:
+    """The "not" words' main regions that overlap the word's (to keep out of), and their label for the trace."""
+    main = rt.words.lookup(descriptor).main
+    limits = [(w, rt.words.lookup(w).main) for w in settings.limits]
+    overlap = [(w, r) for w, r in limits if r.low_hz < main.high_hz and r.high_hz > main.low_hz]
+    return tuple(r for _, r in overlap), ", ".join(f"{r.label()} ({w})" for w, r in overlap) or None
+
+
+#: A "not" word's region may rise this much (dB, relative to the 100 Hz–16 kHz mean) before it is taken back.
+LIMIT_TOLERANCE_DB = 0.3
+
+
+def limit_calls(rt: Runtime, settings: Settings, calls: list[p.ToolCall]) -> list[p.ToolCall]:
+    """For each "not" word ("warmer but not muddy"): when the words' EQ so far moves its main region toward
+    it by more than LIMIT_TOLERANCE_DB, one more EQ takes that region back to level."""
+    extra: list[p.ToolCall] = []
+    for word in settings.limits:
+        meaning = rt.words.lookup(word)
+        filters = [f for c in [*calls, *extra] if c.tool == "equalize" for f in c.args.filters]
+        level = region_level_db(frequency_response_db(filters, FR_GRID_HZ, CALIBRATION_RATE), meaning.main)
+        toward = level * meaning.main.sign
+        if toward > LIMIT_TOLERANCE_DB:
+            amount = round(toward / TARGET_DB, 3)
+            extra.append(p.EqualizeCall(args=p.EqualizeArgs(
+                descriptor=meaning.word, direction="less", amount=amount, limit=True,
+                filters=rt.words.filters(meaning, "less", amount))))
+    return extra
 
 
 def _stem_calls(rt: Runtime, stems: dict[str, StemMove]) -> list[p.ToolCall]:
@@ -146,9 +178,11 @@ def build_plan(rt: Runtime, settings: Settings) -> list[p.ToolCall]:
     if settings.target is not None:
         calls.append(_transfer_call(rt, settings))
     for move in settings.adjustments:
+        avoid, kept_out = _kept_out(rt, settings, move.descriptor)
         calls.append(p.EqualizeCall(args=p.EqualizeArgs(
-            descriptor=move.descriptor, direction=move.direction, amount=round(move.amount, 3),
-            filters=descriptor_filters(rt, move.descriptor, move.direction, move.amount))))
+            descriptor=move.descriptor, direction=move.direction, amount=round(move.amount, 3), source=move.source,
+            kept_out=kept_out, filters=descriptor_filters(rt, move.descriptor, move.direction, move.amount, avoid))))
+    calls += limit_calls(rt, settings, calls)
     if settings.band_edits:
         calls.append(p.EqualizeCall(args=p.EqualizeArgs(
             band_edits=[p.BandEditArgs(label=b.label, requested_gain_db=b.requested_gain_db, gain_db=b.gain_db,

@@ -14,11 +14,13 @@ SYSTEM = (
     "target_device: the headphone/earbud/speaker they want it to sound like, copied as they wrote it, else null. "
     "listening_device: the device they say they listen on or wear, else null (it may be named first: "
     "'I'm wearing X, let me hear it like on Y' has target Y, listening X). "
-    "adjustments: each tone change as a single sound word (harsh, warm, bright, bass, muddy, boomy, airy, ...) "
-    "with direction more or less; 'warmer' means warm/more, 'too bright' means bright/less, "
-    "'cut the bass' means bass/less. amount only when they say how much ('a little', 'a lot'), else null. "
+    "adjustments: each tone change as a sound word (harsh, warm, bright, bass, muddy, boomy, airy, ...) or a "
+    "band named without a number (low end, low mids, mids, top end, air) with direction more or less; "
+    "'warmer' means warm/more, 'too bright' means bright/less, 'cut the bass' means bass/less, 'clean up the "
+    "low mids' means low mids/less; direction not for a word they want to avoid ('warmer but not muddy': "
+    "muddy/not). amount only when they say how much ('a little', 'a lot'), else null. "
     "Write descriptors in English, translating other languages. "
-    "band_edits: only when the person gives a number of dB: frequency_hz if they name one, else band "
+    "band_edits: only when the person gives a number of dB (never without one): frequency_hz if they name one, else band "
     "(sub, bass, low mids, mids, presence, treble, air), and gain_db as said (negative for cut/reduce). "
     "stem_edits: only when they name a part of the mix: vocals (voice, singer), drums (percussion), "
     "bass (bass guitar, bass line; plain 'more bass' is a tone word, not a stem) or other (guitars, piano, keys, synths); "
@@ -67,6 +69,14 @@ EXAMPLES: list[tuple[str, dict]] = [
         "it's a little too boomy",
         {"action": "process", "target_device": None, "listening_device": None,
          "adjustments": [{"descriptor": "boomy", "direction": "less", "amount": "a little"}], "band_edits": [],
+         "follow_up": "none"},
+    ),
+    (
+        "clean up the low mids, warmer but not muddy",
+        {"action": "process", "target_device": None, "listening_device": None,
+         "adjustments": [{"descriptor": "low mids", "direction": "less", "amount": None},
+                         {"descriptor": "warm", "direction": "more", "amount": None},
+                         {"descriptor": "muddy", "direction": "not", "amount": None}], "band_edits": [],
          "follow_up": "none"},
     ),
     (

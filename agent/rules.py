@@ -24,11 +24,13 @@ class Vocabulary:
             a suffix rule), else None.
         plausible: whether the prior knows a word at least by a confident embedding match.
         device_known: whether a device name resolves (or is ambiguous between stored models).
+        phrases: tone words of several tokens ("low mids", "top end"), read as one word.
     """
 
     word_key: Callable[[str], str | None]
     plausible: Callable[[str], bool] = lambda word: True
     device_known: Callable[[str], bool] = lambda name: False
+    phrases: tuple[str, ...] = ()
 
     def known(self, word: str) -> bool:
         return self.word_key(word) is not None
@@ -57,8 +59,19 @@ _CUT_VERBS = re.compile(r"\b(cut|reduce|lower|drop|remove|take|down|minus|less)\
 _BAND_WORDS = [("low mids", "low mids"), ("low-mids", "low mids"), ("sub", "sub"), ("bass", "bass"), ("lows", "bass"),
                ("mids", "mids"), ("midrange", "mids"), ("presence", "presence"), ("treble", "treble"),
                ("highs", "treble"), ("air", "air")]
-_MORE = r"(?:more|boost|add|increase|raise|bring up|extra|pump up|más|mehr)"
-_LESS = r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|too|menos|weniger|moins)"
+_MORE = (r"(?:more|boost|add|increase|raise|bring up|bring out|extra|pump up|fatten up|fatten|lift|enhance|"
+         r"emphasi[sz]e|open up|más|mehr|plus|più)")
+_LESS = (r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|not as|too|clean up|clean out|"
+         r"pull back|pull down|scoop out|scoop|dial back|dial down|rein in|roll off|take out|take down|get rid of|"
+         r"menos|weniger|moins|meno)")
+#: One word, letters of any language; several words of a phrase are joined by "-" first ("low-mids").
+_W = r"([^\W\d_][^\W\d_']*(?:-[^\W\d_]+)*)"
+#: Band words of several tokens, read as one word even without a vocabulary.
+_PHRASES = ("bottom end", "low end", "low mids", "upper mids", "lower mids", "top end", "high end", "sub bass")
+#: "warmer but not muddy", "brighter without getting harsh": the word limits the others ("not").
+_NOT = re.compile(r"(?:\b(?:but|and|yet)\s+|,\s*|^)not\s+(?:too\s+|overly\s+|so\s+much\s+)?" + _W
+                  + r"|\bwithout\s+(?:getting\s+|making\s+it\s+|it\s+getting\s+|becoming\s+|being\s+)?(?:too\s+)?"
+                  + _W)
 #: "it sounds tinny", "the low end is really muddy": a complaint, so less of the word (known words only).
 _COMPLAINT = re.compile(r"\b(?:sounds?|sounding|is|are|it'?s|that'?s|feels?|seems?|gets?|getting|got)\s+"
                         r"(?:(?:a bit|a little|really|very|quite|too|so|kind of|somewhat|way|rather|pretty|super|"
@@ -70,7 +83,8 @@ _WISH = re.compile(r"\b(?:make|makes|making|get)\s+(?:it|this|that|them|everythi
 #: Words a loose pattern must not read as tone words (the prior knows some of them: "sound", "good", "loud").
 _NOT_TONE = frozenset("sound sounds like good nice great bad better worse fine ok okay same different original right "
                       "wrong perfect weird strange off done loud louder quiet quieter it this that".split())
-_STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of"}
+_STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of", "top",
+         "them", "me", "up", "out", "down", "back"}
 _DEVICE = re.compile(
     r"(?:sound(?:s)? like (?:it'?s |it is |)(?:on|through|in|played on)|like (?:it'?s |)(?:on|through)|"
     r"(?:coming |playing )?out of|(?:what|how) about(?! \w+ing\b)|and like|try(?= (?:the|my|a|an|on) )|"
@@ -223,6 +237,14 @@ def normalise(request: str) -> str:
     return " ".join(request.lower().replace("’", "'").split())
 
 
+def joined(text: str, vocab: Vocabulary | None = None) -> str:
+    """The text with tone words of several tokens joined by "-" ("clean up the low mids" → "… low-mids")."""
+    for phrase in sorted({*_PHRASES, *(vocab.phrases if vocab else ())}, key=len, reverse=True):
+        if " " in phrase and phrase in text:
+            text = re.sub(rf"\b{re.escape(phrase)}\b", phrase.replace(" ", "-"), text)
+    return text
+
+
 def _devices(text: str) -> tuple[str | None, str | None, str]:
     """(target device, listening device, the text without the listening clause)."""
     listening = _LISTENING.search(text)
@@ -258,15 +280,17 @@ def _adjustments(scan: str, target_device: str | None, vocab: Vocabulary | None 
 
     def add(word: str, direction: str, position: int) -> None:
         word = word.strip()
-        key = word[:4]  # "warm" and "warmer" are one word
+        key = word if "-" in word else word[:4]  # "warm" and "warmer" are one word
         if word and word not in _STOP and key not in seen and (target_device is None or word not in target_device):
             seen.add(key)
-            adjustments.append(Adjustment(descriptor=word, direction=direction,
+            adjustments.append(Adjustment(descriptor=word.replace("-", " "), direction=direction,
                                           amount=amount_word(_clause_at(scan, position))))
 
-    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?([a-zäöüáéíóúñ]+)", scan):
+    for m in _NOT.finditer(scan):
+        add(next(g for g in m.groups() if g), "not", m.start())
+    for m in re.finditer(rf"\b{_LESS}\s+(?:the\s+|some\s+|of\s+the\s+)?{_W}", scan):
         add(m.group(1), "less", m.start())
-    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?([a-zäöüáéíóúñ]+)", scan):
+    for m in re.finditer(rf"\b{_MORE}\s+(?:the\s+|some\s+)?{_W}", scan):
         add(m.group(1), "more", m.start())
     for word, base in _COMMON_COMPARATIVES.items():
         m = re.search(rf"(?<!\w){word}(?!\w)", scan)
@@ -293,7 +317,7 @@ def parse(request: str, vocab: Vocabulary | None = None) -> Intent:
     Returns:
         The intent; ``action == "off_topic"`` when nothing about sound is recognised.
     """
-    text = normalise(request)
+    text = joined(normalise(request), vocab)
     if not _COMPARE_DEVICE.search(text):
         for pattern, kind in _FOLLOW_UPS:
             if pattern.search(text):
@@ -377,6 +401,7 @@ cut reduce lower drop remove boost add increase raise decrease tame pump crank e
 like if were though sounded playing played through via using over version one thing
 around about roughly approximately by db dB hz khz k decibel decibels what how
 es bitte etwas mach machen noch ein bisschen mehr weniger hazlo haz por favor un poco más mas menos muy lo la el
+plus moins s'il vous plaît plait rends rendre le son un peu più meno per favore rendi il suono po' po un' della del
 """.split())
 #: Words that name a stem or a whole-part move ("karaoke"), for the fast path's coverage check.
 STEM_WORDS = frozenset(

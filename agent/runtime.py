@@ -9,8 +9,10 @@ from pathlib import Path
 from agent.llm import LLMBackend, load_backend
 from knowledge.descriptors import DescriptorPrior
 from knowledge.devices import DeviceIndex
+from knowledge.expert import ExpertVocabulary
 from knowledge.fr_store import FRStore
 from knowledge.preferences import PreferenceStore
+from knowledge.words import WordEQ
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Runtime:
         prefs: per-user preference store and profiles.
         llm: planner backend, or None for the rule-based parser only.
         load_seconds: time to load each part, seconds.
+        words: tone words → meanings and calibrated filters (the expert vocabulary beside ``prior``).
     """
 
     store: FRStore
@@ -32,6 +35,11 @@ class Runtime:
     prefs: PreferenceStore
     llm: LLMBackend | None
     load_seconds: dict[str, float] = field(default_factory=dict)
+    words: WordEQ | None = None
+
+    def __post_init__(self):
+        if self.words is None:
+            self.words = WordEQ(self.prior, ExpertVocabulary.load())
 
     @classmethod
     def load(

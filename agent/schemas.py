@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Direction = Literal["more", "less"]
+#: A tone word's direction as said: more, less, or "not" ("warmer but not muddy": the word limits the others).
+WordDirection = Literal["more", "less", "not"]
 Amount = Literal["a little", "normal", "a lot"]
 FollowUp = Literal["none", "more", "less", "undo", "redo", "reset", "compare", "accept"]
 BandName = Literal["sub", "bass", "low mids", "mids", "presence", "treble", "air"]
@@ -23,7 +25,7 @@ class Adjustment(BaseModel):
     """One change of tone the person asked for, e.g. "less harsh" or "more bass"."""
 
     descriptor: str = Field(description="the sound word, e.g. harsh, warm, bright, bass, muddy")
-    direction: Direction = Field(description="more or less of that quality")
+    direction: WordDirection = Field(description="more or less of that quality; not = must not get more of it")
     amount: Amount | None = Field(default=None, description="how much, only if the person said so")
 
 

@@ -6,8 +6,8 @@ capped, per-stem moves). The planner turns settings into tool calls; the prefere
 them as a :class:`knowledge.preferences.ResultParams` record.
 
 Units and signs, one convention everywhere:
-- ``amount``: Audealize scale, 0 … :data:`MAX_AMOUNT`; a word's band gains are
-  5 dB × amount × curve, negated for direction "less";
+- ``amount``: the calibrated scale, 0 … :data:`MAX_AMOUNT`: 1 moves the word's main region by
+  ``knowledge.words.TARGET_DB`` (3 dB) relative to the 100 Hz–16 kHz mean, 0.5 "a little", 2 "a lot";
 - ``gain_db``: dB, + boost, − cut; band edits capped at ±12 dB, stem gains at +12 / −30 dB.
 """
 
@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 
 from agent.schemas import Direction, StemName
 from knowledge.preferences import ResultParams, StemParams, WordAmount
+from knowledge.words import TARGET_DB
 from tools.eq import MAX_GAIN_DB, Filter
 
-#: Audealize gains are 5 dB × amount × curve: amount 2.4 reaches the ±12 dB hearing-safety cap.
-MAX_AMOUNT = MAX_GAIN_DB / 5.0
+#: Amount 4 moves a word's region 12 dB, the hearing-safety cap of any filter.
+MAX_AMOUNT = MAX_GAIN_DB / TARGET_DB
 #: Deepest stem cut short of muting, dB (boosts are capped at +12 dB like every gain).
 MAX_STEM_CUT_DB = -30.0
 TransferMethod = Literal["dsp", "demt"]
@@ -56,11 +57,14 @@ class ToneMove(BaseModel):
         descriptor: the word in the population prior.
         asked: the person's word.
         direction: more | less.
-        amount: 0 … MAX_AMOUNT (Audealize scale; 1 = a curve spanning ±5 dB).
-        amount_source: where the amount came from, in words (history, prior, × follow-ups).
+        amount: 0 … MAX_AMOUNT (1 = the default move of the word's region, TARGET_DB).
+        amount_source: where the amount came from, in words (history, default, × follow-ups).
         match_score: 0 … 1 confidence of the word match.
-        match_via: exact | jargon | rule | spelling | embedding.
+        match_via: expert | exact | translation | jargon | rule | spelling | embedding.
         record_id: the preference record the amount came from, or None.
+        source: what decided the word's EQ: expert | expert+crowd | crowd.
+        why: why that source decided, in words.
+        region: the word's main region ("60 Hz–250 Hz").
     """
 
     descriptor: str
@@ -71,6 +75,9 @@ class ToneMove(BaseModel):
     match_score: float = 1.0
     match_via: str = "exact"
     record_id: int | None = None
+    source: str = "crowd"
+    why: str = ""
+    region: str = ""
 
     def said(self) -> str:
         """``"less harsh"``."""
@@ -169,6 +176,7 @@ class Settings(BaseModel):
         adjustments: tone words on the whole mix.
         band_edits: explicit EQ moves on the whole mix.
         stems: per-stem moves (a non-empty dict means the mix is separated).
+        limits: words the result must not get more of ("warmer but not muddy": muddy).
         transfer_method: "dsp" (measured FR difference as a filter) or "demt" (the learned model).
         notes: what the request said that could not be used, told in the reply.
     """
@@ -179,6 +187,7 @@ class Settings(BaseModel):
     adjustments: list[ToneMove] = Field(default_factory=list)
     band_edits: list[BandMove] = Field(default_factory=list)
     stems: dict[StemName, StemMove] = Field(default_factory=dict)
+    limits: list[str] = Field(default_factory=list)
     transfer_method: TransferMethod = "dsp"
     notes: list[str] = Field(default_factory=list)
 
@@ -207,6 +216,7 @@ class Settings(BaseModel):
         if self.target:
             parts.append(f"{self.target.name} rendering" + (" (DeMT)" if self.transfer_method == "demt" else ""))
         parts += [m.said() for m in self.adjustments]
+        parts += [f"not {word}" for word in self.limits]
         parts += [f"{b.label} {b.gain_db:+g} dB" for b in self.band_edits]
         for name, st in self.stems.items():
             if st.mute:

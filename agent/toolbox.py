@@ -25,6 +25,7 @@ from agent import plan as p
 from agent.runtime import Runtime
 from agent.settings import Settings
 from knowledge.fr_store import FR_GRID_HZ
+from knowledge.words import TARGET_DB
 from tools.analysis import BANDS_HZ, band_energy_change_db
 from tools.eq import MAX_GAIN_DB, Filter, frequency_response_db
 from tools.levels import level_change_db
@@ -172,18 +173,21 @@ def describe_changes(changes_db: dict[str, float], min_db: float = 0.5) -> str:
 
 
 def _eq_facts(curve: np.ndarray, n_filters: int) -> dict:
-    return {"n_filters": n_filters, "max_gain_db": round(float(curve.max()), 2),
-            "min_gain_db": round(float(curve.min()), 2)}
+    return {"n_filters": n_filters, "max_gain_db": round(float(curve.max()), 2) + 0.0,  # + 0.0: no "-0.0"
+            "min_gain_db": round(float(curve.min()), 2) + 0.0}
 
 
 def _tone_source(moves, args) -> str:
+    """"less boomy" (what decided its EQ and why), at amount … from …"""
     move = next((m for m in moves if m.descriptor == args.descriptor), None)
     if move is None:
         return f"\"{args.direction} {args.descriptor}\""
     said = f"\"{move.said()}\""
-    if move.asked.lower() != move.descriptor:
-        said += f" (the crowd's word nearest to your \"{move.asked}\")"
-    return f"{said}, at amount {args.amount:.2f} from the {move.amount_source}"
+    if move.asked.lower() not in (move.descriptor, move.descriptor.replace(" ", "-")):
+        said += f" (your \"{move.asked}\")"
+    if move.why:
+        said += f": {move.why}"
+    return f"{said}; amount {args.amount:.2f} from {move.amount_source}"
 
 
 # ---------------------------------------------------------------------------- separation
@@ -237,12 +241,12 @@ class StemEqTool:
 
     def describe(self, args: p.StemEqArgs) -> str:
         return (f"EQ on the {_stem_name(args.stem)} for \"{args.direction} {args.descriptor}\" "
-                f"(amount {args.amount:.2f}, {len(args.filters)} peaking filters)")
+                f"(amount {args.amount:.2f}, {len(args.filters)} filters)")
 
     def explain(self, args: p.StemEqArgs, view: StepView) -> str:
         stem = view.settings.stems.get(args.stem)
-        line = (f"On the {_stem_name(args.stem)} only, for {_tone_source(stem.tone if stem else [], args)}, I used the "
-                f"crowd's EQ curve: {describe_curve(view.stages[0].curve)}")
+        line = (f"On the {_stem_name(args.stem)} only, for {_tone_source(stem.tone if stem else [], args)}: "
+                f"{describe_curve(view.stages[0].curve)}")
         change = view.run_facts.get("stems", {}).get(args.stem, {}).get("band_energy_change_db")
         if change:
             line += f"; measured on the stem: {describe_changes(change)}"
@@ -428,24 +432,31 @@ class EqualizeTool:
     def run(self, args: p.EqualizeArgs, bench: Bench, step: int) -> None:
         curve = frequency_response_db(args.filters, FR_GRID_HZ, bench.sample_rate)
         if args.is_word:
-            bench.stage("word_eq", f"{args.direction} {args.descriptor} (EQ)", curve, step)
+            label = f"not {args.descriptor} (EQ)" if args.limit else f"{args.direction} {args.descriptor} (EQ)"
+            bench.stage("word_eq", label, curve, step)
         else:
             bench.stage("band_eq", "your EQ: " + ", ".join(f"{e.label} {e.gain_db:+g} dB" for e in args.band_edits),
                         curve, step)
         bench.facts[f"{step}:equalize"] = _eq_facts(curve, len(args.filters))
 
     def describe(self, args: p.EqualizeArgs) -> str:
+        if args.is_word and args.limit:
+            return f"EQ keeping it from getting {args.descriptor} ({len(args.filters)} filter(s))"
         if args.is_word:
-            return f"EQ for \"{args.direction} {args.descriptor}\" (amount {args.amount:.2f}, {len(args.filters)} peaking filters)"
+            source = f", {args.source}" if args.source else ""
+            return f"EQ for \"{args.direction} {args.descriptor}\" (amount {args.amount:.2f}{source}, {len(args.filters)} filters)"
         return "EQ " + ", ".join(f"{e.label} {e.gain_db:+g} dB" + (" (capped)" if e.capped else "") for e in args.band_edits)
 
     def explain(self, args: p.EqualizeArgs, view: StepView) -> str:
         curve = view.stages[0].curve
+        if args.is_word and args.limit:
+            return (f"So that it doesn't get {args.descriptor}, I took its region back by "
+                    f"{args.amount * TARGET_DB:.1f} dB ({describe_curve(curve, 0.5)}).")
         if args.is_word:
             f = view.facts
-            return (f"For {_tone_source(view.settings.adjustments, args)}, I used the crowd's EQ curve for that word: "
-                    f"{f['n_filters']} peaking filters (Q 4.31), together {f['min_gain_db']:+.1f} to "
-                    f"{f['max_gain_db']:+.1f} dB — {describe_curve(curve)}.")
+            kept = f", kept out of {args.kept_out}" if args.kept_out else ""
+            return (f"For {_tone_source(view.settings.adjustments, args)} — {f['n_filters']} filter(s){kept}, together "
+                    f"{f['min_gain_db']:+.1f} to {f['max_gain_db']:+.1f} dB: {describe_curve(curve)}.")
         line = ("As you asked, I set " + ", ".join(f"{e.label} {e.gain_db:+.1f} dB" for e in args.band_edits)
                 + f" ({describe_curve(curve)}).")
         for e in (e for e in args.band_edits if e.capped):

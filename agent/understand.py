@@ -126,7 +126,26 @@ def _words_grounded(intent: Intent, text: str, ruled: Intent, vocab: Vocabulary 
         if said != updates.get("adjustments", words):
             notes.append("amounts read from each word's clause")
             updates["adjustments"] = said
+    if vocab is not None:
+        updates["adjustments"] = _with_ruled_words(updates.get("adjustments", words), ruled, vocab, notes)
     return intent.model_copy(update=updates) if updates else intent
+
+
+def _with_ruled_words(words: list, ruled: Intent, vocab: Vocabulary, notes: list[str]) -> list:
+    """The closed vocabulary's reading completes the LLM's: a word the rules read that the LLM left out ("the
+    low end is really muddy", "clean up the low mids" given as a 0 dB band edit) is added, and a word the
+    request says "not" to ("but not muddy") limits the others whatever direction the LLM gave it."""
+    key = lambda word: vocab.word_key(word) or word.lower()  # noqa: E731
+    ruled_by_key = {key(a.descriptor): a for a in ruled.adjustments if vocab.known(a.descriptor)}
+    out = []
+    for a in words:
+        said = ruled_by_key.get(key(a.descriptor))
+        out.append(a.model_copy(update={"direction": "not"}) if said is not None and said.direction == "not" else a)
+    have = {key(a.descriptor) for a in out}
+    missing = [a for k, a in ruled_by_key.items() if k not in have]
+    if missing:
+        notes.append("added the tone words the closed vocabulary reads: " + ", ".join(a.descriptor for a in missing))
+    return (out + missing)[:6]
 
 
 def grounded(intent: Intent, request: str, notes: list[str], vocab: Vocabulary | None = None,

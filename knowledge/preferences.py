@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import faiss
 import numpy as np
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.config import sense_home
 from knowledge.embeddings import EMBEDDING_DIM
+from knowledge.words import AUDEALIZE_DEFAULT_AMOUNT
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -49,12 +50,26 @@ _COLUMNS = "id, user, request, intent, plan, params, rating, created_at"
 
 
 class WordAmount(BaseModel):
-    """A tone word as applied: ``{descriptor: "harsh", direction: "less", amount: 0.55}`` (Audealize amount)."""
+    """A tone word as applied: ``{descriptor: "harsh", direction: "less", amount: 1.0, scale: "calibrated"}``.
+
+    ``scale``: "calibrated" (amount 1 = the word's region moves TARGET_DB, :mod:`knowledge.words`) or
+    "audealize" (records written before calibration: Audealize's amount, 0.5 its default).
+    """
 
     model_config = ConfigDict(extra="ignore")
     descriptor: str
     direction: str
     amount: float
+    scale: Literal["calibrated", "audealize"] = "calibrated"
+
+    def calibrated(self) -> float:
+        """The amount on the calibrated scale."""
+        return calibrated_amount(self.amount, self.scale)
+
+
+def calibrated_amount(amount: float, scale: str | None) -> float:
+    """An amount as stored → the calibrated scale (a row without a scale predates it: Audealize's)."""
+    return amount if scale == "calibrated" else amount / AUDEALIZE_DEFAULT_AMOUNT
 
 
 class BandGain(BaseModel):
@@ -232,11 +247,11 @@ class PreferenceStore:
         that descriptor and direction (case-insensitive); of those, the one whose request is most
         similar to ``request`` (ties: the newest).
         Returns:
-            (amount as stored in that adjustment, the record), or None if there is none.
+            (that adjustment's amount on the calibrated scale, the record), or None if there is none.
         """
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT json_extract(a.value, '$.amount'), r.embedding, r.model_id,"
+                f"SELECT json_extract(a.value, '$.amount'), json_extract(a.value, '$.scale'), r.embedding, r.model_id,"
                 f" {', '.join('r.' + c for c in _COLUMNS.split(', '))}"
                 " FROM records AS r, json_each(r.params, '$.adjustments') AS a"
                 " WHERE r.user = ? AND r.rating > 0"
@@ -249,9 +264,9 @@ class PreferenceStore:
         if not rows:
             return None
         query = self._encode(request)
-        sims = [float(self._vector(row[1], row[2], row[5]) @ query) for row in rows]
+        sims = [float(self._vector(row[2], row[3], row[6]) @ query) for row in rows]
         best = int(np.argmax(sims))  # first maximum = newest among equals
-        return float(rows[best][0]), _record(rows[best][3:])
+        return calibrated_amount(float(rows[best][0]), rows[best][1]), _record(rows[best][4:])
 
     # --- profile -----------------------------------------------------------------------------
 
@@ -326,8 +341,17 @@ def _record(row) -> PreferenceRecord:
     id_, user, request, intent, plan, params, rating, created_at = row
     return PreferenceRecord(
         id=id_, user=user, request=request, intent=json.loads(intent), plan=json.loads(plan),
-        params=ResultParams.model_validate_json(params), rating=rating, created_at=datetime.fromisoformat(created_at),
+        params=_stored_params(params), rating=rating, created_at=datetime.fromisoformat(created_at),
     )
+
+
+def _stored_params(text: str) -> ResultParams:
+    """A record's params; tone words stored before the calibrated scale carry Audealize's amounts."""
+    data = json.loads(text)
+    for words in [data.get("adjustments") or [], *[(st or {}).get("adjustments") or [] for st in (data.get("stems") or {}).values()]]:
+        for word in words:
+            word.setdefault("scale", "audealize")
+    return ResultParams.model_validate(data)
 
 
 def _to_json(value) -> str:

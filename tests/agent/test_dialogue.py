@@ -289,3 +289,53 @@ def test_without_audio_nothing_is_processed_but_the_conversation_goes_on(engine,
     assert turns[1].settings.adjustments[0].amount == pytest.approx(1.5 * turns[0].settings.adjustments[0].amount)
     processed = engine.turn(thread, "a bit more", excerpt, output_path=tmp_path / "late.wav")
     assert processed.status == "processed" and processed.settings.adjustments[0].descriptor == "warm"
+
+
+# --- sound words (expert vocabulary) ----------------------------------------------------------
+
+@pytest.mark.parametrize("request_text, word, direction", [
+    ("clean up the low mids", "low mids", "less"), ("more top end please", "highs", "more"),
+    ("tame the sibilance", "sibilant", "less"), ("the top end is piercing", "piercing", "less"),
+    ("it sounds a bit boxy", "boxy", "less"), ("più caldo, per favore", "warm", "more"),
+    ("moins brillant", "bright", "less"), ("weniger scharf", "harsh", "less"), ("menos graves", "low end", "less"),
+])
+def test_sound_words_as_people_say_them_move_their_region(engine, excerpt, tmp_path, request_text, word, direction):
+    from eval.words import measured_change_db
+
+    (turn,) = conversation(engine, excerpt, tmp_path, request_text)
+    assert turn.status == "processed" and words(turn) == [(word, direction)], (turn.reply, words(turn))
+    meaning = engine.rt.words.lookup(word)
+    before, rate = read(excerpt)
+    after, _ = read(turn.outputs["audio"])
+    change = measured_change_db(before, after, rate, (meaning.main.low_hz, meaning.main.high_hz))
+    assert (1 if direction == "more" else -1) * meaning.main.sign * change >= 1.0, change
+
+
+def test_warmer_but_not_muddy_keeps_the_mud_region_level(engine, excerpt, tmp_path):
+    from eval.words import measured_change_db
+
+    (turn,) = conversation(engine, excerpt, tmp_path, "make it warmer but not muddy")
+    assert words(turn) == [("warm", "more")] and turn.settings.limits == ["muddy"]
+    warm_call = next(c for c in turn.plan if c.tool == "equalize" and c.args.descriptor == "warm")
+    assert warm_call.args.kept_out and "muddy" in warm_call.args.kept_out
+    before, rate = read(excerpt)
+    after, _ = read(turn.outputs["audio"])
+    mud = engine.rt.words.lookup("muddy").main
+    assert measured_change_db(before, after, rate, (mud.low_hz, mud.high_hz)) <= 0.5
+    assert measured_change_db(before, after, rate, (100.0, 150.0)) >= 1.0
+    assert "kept out of" in turn.reply
+
+
+def test_a_band_named_without_a_number_is_a_move_not_zero_db(rt_rules, excerpt, tmp_path):
+    request = "clean up the low mids"
+    engine = scripted_engine(rt_rules, {request: {"band_edits": [{"frequency_hz": None, "band": "low mids", "gain_db": 0}]}})
+    (turn,) = conversation(engine, excerpt, tmp_path, request)
+    assert turn.settings.band_edits == [] and words(turn) == [("low mids", "less")]
+    assert "As you asked" not in turn.reply and "low mids +0.0 dB" not in turn.reply
+
+
+def test_the_reply_says_which_source_decided(engine, excerpt, tmp_path):
+    (turn,) = conversation(engine, excerpt, tmp_path, "less boomy")
+    assert "expert term \"boomy\"" in turn.reply and "contributors" in turn.reply
+    trace = json.loads(open(turn.outputs["trace"]).read())
+    assert trace["adjustments"][0]["source"] == "expert" and "contributors" in trace["adjustments"][0]["why"]

@@ -136,7 +136,7 @@ def test_planted_planner_regression_is_caught(rt_rules, tmp_path, monkeypatch, s
     original = planner.descriptor_filters
     flip = {"more": "less", "less": "more"}
     monkeypatch.setattr(planner, "descriptor_filters",
-                        lambda rt, word, direction, amount: original(rt, word, flip[direction], amount))
+                        lambda rt, word, direction, amount, avoid=(): original(rt, word, flip[direction], amount, avoid))
     conv = next(c for c in suite if c.id == "desc-less-harsh-more-undo")
     conv = conv.model_copy(update={"turns": conv.turns[:1]})
     report = run_conversations(runtime=rt_rules, report_dir=tmp_path, progress=False, max_audio_s=FAST_AUDIO_S,

@@ -56,7 +56,8 @@ def test_numpy_values_are_stored_as_json(store):
 
 
 def test_records_of_an_older_layout_still_read(store):
-    """Rows written before typed records (extra keys such as "device") read as ResultParams."""
+    """Rows written before typed records (extra keys such as "device") read as ResultParams, and their
+    amounts (Audealize's scale, default 0.5) come back on the calibrated scale (default 1)."""
     with store._lock:
         store._conn.execute(
             "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
@@ -65,7 +66,8 @@ def test_records_of_an_older_layout_still_read(store):
              store._encode("old").tobytes(), store._get_embedder().model_id))
     record = store.last("ann")
     assert record.params.adjustments[0].amount == 0.7 and record.params.target is None
-    assert store.history_amount("ann", "warm", "more", "warmer")[0] == 0.7
+    assert record.params.adjustments[0].scale == "audealize" and record.params.adjustments[0].calibrated() == 1.4
+    assert store.history_amount("ann", "warm", "more", "warmer")[0] == pytest.approx(1.4)
 
 
 def test_bad_ratings_and_foreign_ids_are_rejected(store):
