@@ -52,7 +52,7 @@ _FOLLOW_UPS = [
     (re.compile(r"^(a (bit|little|touch|tad) |even |much |some )?more\b[\s.!]*(please)?[\s.!]*$|^not enough\b|^again\b"), "more"),
 ]
 _LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit|etwas|ein bisschen|un poco|un peu)"
-_LOT = r"(a lot|much|way|really|very|a ton|heaps)"
+_LOT = r"(a lot|much|way|a ton|heaps|loads)"  # "really muddy" describes the problem, not how much to change
 _DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|decibels?)\b")
 _HZ = re.compile(r"\b(\d+(?:\.\d+)?)\s*(k)?(?:hz\b|(?<=k)\b)")
 _CUT_VERBS = re.compile(r"\b(cut|reduce|lower|drop|remove|take|down|minus|less)\b")
@@ -402,6 +402,7 @@ like if were though sounded playing played through via using over version one th
 around about roughly approximately by db dB hz khz k decibel decibels what how
 es bitte etwas mach machen noch ein bisschen mehr weniger hazlo haz por favor un poco más mas menos muy lo la el
 plus moins s'il vous plaît plait rends rendre le son un peu più meno per favore rendi il suono po' po un' della del
+lift tame clean pull scoop fatten dial rein roll enhance emphasize emphasise open mix whole overall track song
 """.split())
 #: Words that name a stem or a whole-part move ("karaoke"), for the fast path's coverage check.
 STEM_WORDS = frozenset(

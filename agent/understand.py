@@ -133,14 +133,14 @@ def _words_grounded(intent: Intent, text: str, ruled: Intent, vocab: Vocabulary 
 
 def _with_ruled_words(words: list, ruled: Intent, vocab: Vocabulary, notes: list[str]) -> list:
     """The closed vocabulary's reading completes the LLM's: a word the rules read that the LLM left out ("the
-    low end is really muddy", "clean up the low mids" given as a 0 dB band edit) is added, and a word the
-    request says "not" to ("but not muddy") limits the others whatever direction the LLM gave it."""
+    low end is really muddy", "clean up the low mids" given as a 0 dB band edit) is added, and where the rules
+    read a word's direction from its verb ("lift the mids": more; "but not muddy": not) theirs wins."""
     key = lambda word: vocab.word_key(word) or word.lower()  # noqa: E731
     ruled_by_key = {key(a.descriptor): a for a in ruled.adjustments if vocab.known(a.descriptor)}
     out = []
-    for a in words:
+    for a in words:  # the closed vocabulary's verbs decide the direction ("lift the mids", "but not muddy")
         said = ruled_by_key.get(key(a.descriptor))
-        out.append(a.model_copy(update={"direction": "not"}) if said is not None and said.direction == "not" else a)
+        out.append(a.model_copy(update={"direction": said.direction}) if said is not None else a)
     have = {key(a.descriptor) for a in out}
     missing = [a for k, a in ruled_by_key.items() if k not in have]
     if missing:
@@ -158,8 +158,10 @@ def grounded(intent: Intent, request: str, notes: list[str], vocab: Vocabulary |
     if intent.action == "follow_up" and intent.follow_up == "compare" and ruled.action == "process" and ruled.target_device:
         notes.append("\"compare with\" a device: render that device")
         intent = ruled
-    if intent.action == "off_topic" and ruled.target_device and vocab is not None and vocab.device_known(ruled.target_device):
-        notes.append(f"the LLM read it as off-topic, but it names the device {ruled.target_device!r}: the rules' reading")
+    if intent.action == "off_topic" and vocab is not None and ruled.action == "process" and (
+            (ruled.target_device and vocab.device_known(ruled.target_device))
+            or any(vocab.known(a.descriptor) for a in ruled.adjustments)):
+        notes.append("the LLM read it as off-topic, but it names a device or a sound word: the rules' reading")
         intent = ruled
     intent = _devices_grounded(intent, text, ruled, notes)
     intent = _stems_grounded(intent, text, ruled, notes)
