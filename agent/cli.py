@@ -75,6 +75,8 @@ def _print_result(outcome) -> None:
         console.print(f"  (took {sum(outcome.timings_s.values()):.1f} s; rate it with `sense feedback up|down`)")
     else:
         console.print(outcome.reply)
+        for kind, path in outcome.outputs.items():  # a question's plot and trace
+            console.print(f"  {kind:6s} {path}")
 
 
 @app.command()
@@ -90,6 +92,10 @@ def run(
     fr_dir: FRDirOpt = None,
 ) -> None:
     """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot).
+
+    A question ("do the AirPods Max have more bass than the QC45?", "how loud is this?", "what did you
+    change?") is answered instead, with numbers and sources; nothing is processed, and its plot and trace
+    go to OUT-answer.png and OUT-answer.json.
 
     The reply leads with one sentence of what changed, then the details: which device measurement,
     which tone word at which amount and where the amount came from, what was measured on the output.
@@ -114,7 +120,9 @@ def chat(
     fr_dir: FRDirOpt = None,
 ) -> None:
     """A conversation: "make it sound like my AirPods", "a bit more", "even warmer", "undo", "redo",
-    "the second one" (answering a question), "actually make it brighter instead", "compare to the original".
+    "the second one" (answering a question), "actually make it brighter instead", "compare to the original";
+    questions ("which of my headphones has the most bass?", "is it clipping?", "why did you cut 3 kHz?") are
+    answered without changing the audio, and "make it sound like those" then uses the device the answer named.
 
     Commands: `/audio PATH` switches the file, `/good` and `/bad` rate the last result, `/quit` ends.
     """

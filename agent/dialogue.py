@@ -80,13 +80,22 @@ class PendingQuestion(BaseModel):
 
 
 class LastResult(BaseModel):
-    """The last processed result: files and loudness (for "compare" and rating)."""
+    """The last processed result: files and loudness (for "compare" and rating), and what it did (for
+    "what did you change?"): the lead sentence, the reply's detail lines, each stage's curve in dB at
+    the 1/3-octave centres of :data:`THIRD_OCTAVES_HZ`."""
 
     input: str
     audio: str
     lufs_in: float
     lufs_out: float
     record_id: int | None = None
+    summary: str = ""
+    steps: list[str] = Field(default_factory=list)
+    stages: dict[str, list[float]] = Field(default_factory=dict)
+
+
+#: 1/3-octave centres, 20 Hz–20 kHz (ISO 266), where a last result's stage curves are kept.
+THIRD_OCTAVES_HZ = tuple(float(1000 * 2 ** (k / 3)) for k in range(-17, 14))
 
 
 class Conversation(BaseModel):
@@ -98,6 +107,7 @@ class Conversation(BaseModel):
         redo: settings undone, most recent last.
         pending: a clarifying question waiting for its answer.
         last: the last processed result.
+        answered: the models the last answer pointed at (best first): what "make it sound like those" means.
         turns: turns so far.
     """
 
@@ -106,12 +116,13 @@ class Conversation(BaseModel):
     redo: list[Settings | None] = Field(default_factory=list)
     pending: PendingQuestion | None = None
     last: LastResult | None = None
+    answered: list[str] = Field(default_factory=list)
     turns: int = 0
 
     def applied(self, settings: Settings | None) -> Conversation:
         """The conversation after new settings were applied (the old ones go on the undo stack)."""
         return self.model_copy(update={"settings": settings, "undo": [*self.undo, self.settings], "redo": [],
-                                       "pending": None})
+                                       "pending": None, "answered": []})
 
 
 @dataclass
@@ -378,6 +389,11 @@ class _Devices:
     notes: list[str] = field(default_factory=list)
 
 
+#: Words that point back at the models the last answer named ("make it sound like those").
+_POINTING = re.compile(r"(?:(?:on\s+)?(?:the\s+)?(?:those|these|them|they|that|this|it)(?:\s+(?:ones?|pairs?|headphones|"
+                       r"earbuds|earphones|two))?|the\s+(?:winner|same\s+ones?|first\s+one|best\s+one))")
+
+
 #: Words that make a device the one to sound like ("sound like", "as if on", "render", "simulate").
 _RENDER = re.compile(r"\b(like|as if|as though|render|simulate|emulate|compare)\b")
 
@@ -386,6 +402,9 @@ def _target(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, ou
     """The target device, or the question about it. An unknown device named in passing beside a tone change
     ("too boomy on my car speakers") is where the person listens, not a device to render: noted, not asked."""
     name = as_said(turn.request, intent.target_device)
+    if conv.answered and _POINTING.fullmatch(name.lower().strip()):
+        out.notes.append(f"\"{name}\": the {conv.answered[0]}, from my last answer")
+        name = conv.answered[0]
     found = device_ref(rt, name, turn.user)
     out.target = found.ref
     if found.question is None:

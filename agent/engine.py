@@ -54,6 +54,7 @@ class TurnOutcome:
         timings_s: seconds per node.
         notes: how the dialogue manager read the turn.
         execution: the arrays of a processed turn (stages, curves, output), for exports and evaluation.
+        asked: a question's tool calls and what each found (``{tool, args, facts}``), else [].
     """
 
     status: str
@@ -70,6 +71,7 @@ class TurnOutcome:
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     execution: Execution | None = None
+    asked: list[dict] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -148,7 +150,7 @@ class Engine:
                            listening_device=listening_device, turn_id=uuid.uuid4().hex)
         config = {"configurable": {"thread_id": thread}}
         reset = {"turn": turn, "understood": None, "status": None, "reply": None, "notes": [], "plan": None,
-                 "processed": None, "record_id": None, "timings_s": {}}
+                 "asked": None, "processed": None, "record_id": None, "timings_s": {}}
         if progress:
             progress(0.05, FIRST_STEP)
         for update in self.graph.stream(reset, config, stream_mode="updates", context=self.deps):
@@ -167,7 +169,7 @@ class Engine:
             plan=list(values.get("plan") or []) if status == "processed" else [], understood=values.get("understood"),
             measurements=processed.measurements if processed else {}, checks=processed.checks if processed else [],
             record_id=values.get("record_id"), timings_s=dict(values.get("timings_s") or {}),
-            notes=list(values.get("notes") or []),
+            notes=list(values.get("notes") or []), asked=list(values.get("asked") or []),
             execution=self.deps.workspace.executions.get(turn.turn_id) if status == "processed" else None)
 
     def conversation(self, thread: str) -> Conversation:

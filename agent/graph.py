@@ -1,4 +1,5 @@
-"""The SENSE agent as a LangGraph ``StateGraph``: understand → dialogue → plan → act → check → respond.
+"""The SENSE agent as a LangGraph ``StateGraph``: understand → dialogue → plan → act → check → respond, and
+understand → ask → respond for a question (read-only tools, nothing processed).
 
 This module only wires: the nodes are top-level functions in :mod:`agent.nodes` (dependencies in
 LangGraph's runtime context, :class:`agent.nodes.Deps`), and :data:`STEPS` names each node's
@@ -19,6 +20,7 @@ from agent.nodes import Deps, SenseState
 #: node → (progress fraction after it, what happens next), in graph order.
 STEPS: dict[str, tuple[float, str]] = {
     "understand": (0.25, "Looking up devices and your preferences…"),
+    "ask": (0.9, "Answering…"),
     "dialogue": (0.35, "Planning the EQ…"),
     "plan": (0.45, "Processing the audio…"),
     "act": (0.7, "Measuring the result…"),
@@ -35,6 +37,8 @@ _STATE_TYPES = [
     ("agent.settings", "BandMove"), ("agent.settings", "StemMove"), ("agent.schemas", "Intent"),
     ("agent.schemas", "Adjustment"), ("agent.schemas", "BandEdit"), ("agent.schemas", "StemEdit"),
     ("tools.eq", "Filter"),
+    *[("agent.answers", name) for name in ("CompareDevices", "DescribeDevice", "ListDevices", "RankDevices",
+                                           "AnalyzeTrack", "PreviewWord", "ExplainLast")],
     *[("agent.plan", name) for name in ("SeparateCall", "StemEqCall", "StemGainCall", "StemMuteCall", "StemSoloCall",
                                         "RemixCall", "TransferCall", "EqualizeCall", "FinalizeCall", "SeparateArgs",
                                         "StemEqArgs", "StemGainArgs", "StemArgs", "RemixArgs", "TransferArgs",
@@ -57,7 +61,8 @@ def build_graph(checkpoint: Any | None = None):
     for name in STEPS:
         graph.add_node(name, getattr(nodes, f"{name}_node"))
     graph.add_edge(START, "understand")
-    graph.add_edge("understand", "dialogue")
+    graph.add_conditional_edges("understand", nodes.route_after_understand, ["ask", "dialogue"])
+    graph.add_edge("ask", "respond")
     graph.add_conditional_edges("dialogue", nodes.route_after_dialogue, ["plan", "respond"])
     graph.add_edge("plan", "act")
     graph.add_edge("act", "check")

@@ -12,13 +12,20 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 import numpy as np
 
 from tools.atomic import replace_file
 from tools.errors import SenseError
+
+
+if TYPE_CHECKING:
+    from llama_cpp.llama import LlamaState
+
+_IN_MEMORY = Path("<memory>")  # the key folder of states not written to disk
+KEEP_PREFIXES = 4  # saved prompt-prefix states kept, in memory and in the state folder
 
 
 class LLMError(SenseError, RuntimeError):
@@ -45,8 +52,9 @@ class LlamaCppBackend:
         seed: sampling seed; decoding is greedy (temperature 0) so results repeat.
         state_dir: where to keep the KV state of the fixed prompt prefix (system text + worked
             examples) after the first request, keyed by model, context size, llama-cpp version and
-            the prefix itself; a later process restores it instead of evaluating ~700 tokens again.
-            None: no saved state.
+            the prefix itself; switching between prompts (planner, question tools) or a later process
+            restores it instead of evaluating ~800 tokens again. The 4 latest are kept. None: keep
+            states in memory only.
     Raises:
         LLMError: if the file cannot be loaded.
     Source: llama-cpp-python ``Llama.create_chat_completion(response_format={"type": "json_object", "schema": ...})``.
@@ -71,40 +79,75 @@ class LlamaCppBackend:
         self.load_seconds = time.perf_counter() - start
         self._state_dir = state_dir
         self._model_size = Path(model_path).stat().st_size
-        self._state_saved = False
+        self._states: dict[Path, LlamaState] = {}  # prompt prefix -> KV state, oldest first
+        self._prefix: Path | None = None  # the prefix whose state the model holds now
 
-    def _state_path(self, messages: list[dict]) -> Path | None:
+    def _state_path(self, messages: list[dict]) -> Path:
         """File of the saved KV state for this model and this fixed prompt prefix (all but the last message)."""
-        if self._state_dir is None:
-            return None
         import llama_cpp
 
         key = json.dumps([self.name, self._model_size, self._llm.n_ctx(), llama_cpp.__version__, messages[:-1]],
                          sort_keys=True)
-        return self._state_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
+        return (self._state_dir or _IN_MEMORY) / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npz"
 
-    def _restore_prefix(self, path: Path) -> None:
-        """Load a saved KV state so the shared prompt prefix is not evaluated again (~13 s on 2 cores)."""
+    def _read_state(self, path: Path) -> "LlamaState | None":
+        """A saved KV state from disk, or None when missing, stale or broken (then deleted)."""
         from llama_cpp.llama import LlamaState
 
+        if not path.is_file():
+            return None
         try:
             with np.load(path) as saved:
-                # Llama.load_state adopts input_ids as its token buffer, which must hold n_ctx tokens:
-                # a buffer of only the saved tokens made every later prompt longer than the saved one
-                # fail with "could not broadcast input array from shape (N,) into shape (0,)".
                 n_tokens = int(saved["n_tokens"])
-                input_ids = np.zeros(self._llm.n_ctx(), dtype=np.intc)
-                input_ids[:n_tokens] = saved["input_ids"][:n_tokens]
-                state = LlamaState(input_ids=input_ids, scores=np.zeros((1, self._llm.n_vocab()), np.single),
-                                   n_tokens=int(saved["n_tokens"]), llama_state=saved["llama_state"].tobytes(),
-                                   llama_state_size=int(saved["llama_state"].size), seed=int(saved["seed"]))
+                return self._compact(LlamaState(
+                    input_ids=saved["input_ids"][:n_tokens], scores=np.zeros((1, 1), np.single), n_tokens=n_tokens,
+                    llama_state=saved["llama_state"].tobytes(), llama_state_size=int(saved["llama_state"].size),
+                    seed=int(saved["seed"])))
+        except (OSError, KeyError, ValueError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def _compact(self, state: "LlamaState") -> "LlamaState":
+        """The state without its logits (~300 MB, not needed to continue a prompt), token buffer of n_ctx.
+
+        Llama.load_state adopts input_ids as its token buffer, which must hold n_ctx tokens: a buffer of
+        only the saved tokens made every later, longer prompt fail with "could not broadcast input array
+        from shape (N,) into shape (0,)".
+        """
+        from llama_cpp.llama import LlamaState
+
+        input_ids = np.zeros(self._llm.n_ctx(), dtype=np.intc)
+        input_ids[: state.n_tokens] = state.input_ids[: state.n_tokens]
+        return LlamaState(input_ids=input_ids, scores=np.zeros((1, self._llm.n_vocab()), np.single),
+                          n_tokens=state.n_tokens, llama_state=state.llama_state,
+                          llama_state_size=state.llama_state_size, seed=state.seed)
+
+    def _switch_prefix(self, path: Path | None) -> None:
+        """Load the KV state of this prompt prefix unless it is the one evaluated last.
+
+        The planner and the question tools use different fixed prefixes; without a state per prefix,
+        each switch evaluates ~800 tokens again (~20 s on 2 cores).
+        """
+        if path is None or path == self._prefix:
+            return
+        state = self._states.get(path) or self._read_state(path)
+        if state is None:
+            return
+        try:
             self._llm.load_state(state)
-        except (OSError, KeyError, ValueError, RuntimeError):
+            self._states[path] = state
+        except (ValueError, RuntimeError):
+            self._states.pop(path, None)
             path.unlink(missing_ok=True)  # stale or broken: evaluate the prefix as usual
 
-    def _save_prefix(self, path: Path) -> None:
-        """Save the KV state after a completion (input ids + llama.cpp state; logits are not needed)."""
-        state = self._llm.save_state()
+    def _keep_prefix(self, path: Path) -> None:
+        """Keep the state after a completion (input ids + llama.cpp state) in memory and on disk."""
+        state = self._compact(self._llm.save_state())
+        self._states[path] = state
+        while len(self._states) > KEEP_PREFIXES:
+            self._states.pop(next(iter(self._states)))
+        if self._state_dir is None or path.is_file():
+            return
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as f:
@@ -112,12 +155,12 @@ class LlamaCppBackend:
                          llama_state=np.frombuffer(state.llama_state, dtype=np.uint8))
 
         replace_file(path, write)
+        for old in sorted(path.parent.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-KEEP_PREFIXES]:
+            old.unlink(missing_ok=True)  # prompts that changed since
 
     def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
         state_path = self._state_path(messages)
-        first = not self._state_saved
-        if first and state_path is not None and state_path.is_file():
-            self._restore_prefix(state_path)
+        self._switch_prefix(state_path)
         try:
             out = self._llm.create_chat_completion(
                 messages=messages,
@@ -127,10 +170,11 @@ class LlamaCppBackend:
             )
         except (ValueError, RuntimeError, IndexError) as exc:  # llama.cpp failed inside: the caller falls back
             self._llm.reset()
+            self._prefix = None
             raise LLMError(f"llama.cpp failed on this prompt: {exc}") from exc
-        if first and state_path is not None and not state_path.is_file():
-            self._save_prefix(state_path)
-        self._state_saved = True
+        if state_path is not None and state_path not in self._states:
+            self._keep_prefix(state_path)
+        self._prefix = state_path
         return out["choices"][0]["message"]["content"] or ""
 
 

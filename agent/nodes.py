@@ -12,19 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypedDict
 
+import numpy as np
 from langgraph.runtime import Runtime as GraphRuntime
 from pydantic import BaseModel
 
-from agent import dialogue, executor, planner, reasoning
+from agent import answers, dialogue, executor, planner, questions, reasoning
+from agent.answers import QuestionCall
 from agent.dialogue import Conversation, LastResult, TurnInput
 from agent.executor import Execution
 from agent.plan import ToolCall, dump_plan
 from agent.runtime import Runtime
 from agent.settings import Settings
-from agent.sinks import Delivery, FileSink, Sink
 from agent.rules import Vocabulary
-from agent.understand import Understanding, understand
 from agent.schemas import Intent
+from agent.sinks import Delivery, FileSink, Sink
+from agent.understand import Understanding, understand
 from knowledge.fr_store import FR_GRID_HZ
 from tools.analysis import long_term_spectrum
 from tools.audio_io import Audio, load_audio
@@ -45,7 +47,8 @@ class TurnRequest(BaseModel):
 
 
 class Understood(BaseModel):
-    """The understand step's result, as kept in the state (and the trace)."""
+    """The understand step's result, as kept in the state (and the trace); ``calls``: the read-only tools a
+    question needs, when the closed vocabulary read them."""
 
     intent: Intent
     path: str
@@ -53,6 +56,7 @@ class Understood(BaseModel):
     raw: list[str] = []
     llm: str | None = None
     seconds: float = 0.0
+    calls: list[QuestionCall] = []
 
 
 class Processed(BaseModel):
@@ -74,6 +78,7 @@ class SenseState(TypedDict, total=False):
     reply: str | None
     notes: list[str]
     plan: list[ToolCall] | None
+    asked: list[dict] | None
     processed: Processed | None
     record_id: int | None
     timings_s: dict[str, float]
@@ -146,10 +151,83 @@ def understand_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
                     "conversation": conv.model_copy(update={"pending": None}),
                     "timings_s": _timed(state, "understand", start)}
     else:
-        found: Understanding = understand(turn.request, deps.rt.llm, deps.vocab)
-        u = Understood(intent=found.intent, path=found.path, notes=found.notes, raw=found.raw, llm=llm,
-                       seconds=round(found.seconds, 3))
+        u = _understood(turn, deps, conv, llm)
     return {"understood": u, "timings_s": _timed(state, "understand", start)}
+
+
+def ask_context(deps: Deps, turn: TurnRequest, conv: Conversation) -> answers.AskContext:
+    """What the question tools may read for this turn."""
+    last = conv.last
+    curves = [(label, np.interp(np.log(FR_GRID_HZ), np.log(dialogue.THIRD_OCTAVES_HZ), values))
+              for label, values in (last.stages.items() if last else [])]
+    return answers.AskContext(deps.rt, turn.user, turn.input_path, last.steps if last else [],
+                              last.summary if last else None, curves)
+
+
+def _understood(turn: TurnRequest, deps: Deps, conv: Conversation, llm: str | None) -> Understood:
+    """A question the closed vocabulary reads (its tools); a multi-step request ("whichever of my headphones
+    has the most bass": the ranking first, then the request with the winner named); else :func:`understand`."""
+    asking = questions.is_question(turn.request)
+    if asking:
+        calls = questions.rule_calls(turn.request, conv.answered)
+        if calls:
+            return Understood(intent=Intent(action="question"), path="fast", calls=calls, llm=llm,
+                              notes=["a question the closed vocabulary reads: " + ", ".join(c.tool for c in calls)])
+    request, notes = turn.request, []
+    multi = None if asking else questions.whichever(turn.request, ask_context(deps, turn, conv))
+    if multi is not None and multi[0]:
+        request = multi[0]
+        notes = [f"step 1: rank_devices → {multi[1].short}", f"step 2: \"{request}\""]
+    found: Understanding = understand(request, deps.rt.llm, deps.vocab)
+    intent = found.intent
+    if intent.action == "off_topic" and asking and questions.about_sound(turn.request, deps.rt.store.brands()):
+        # a question the closed vocabulary cannot read is not off-topic: the question tools' LLM reads it
+        notes.append("a question the closed vocabulary cannot read: the LLM chooses its tools")
+        intent = intent.model_copy(update={"action": "question"})
+    return Understood(intent=intent, path=found.path, notes=[*notes, *found.notes], raw=found.raw, llm=llm,
+                      seconds=round(found.seconds, 3))
+
+
+def route_after_understand(state: SenseState) -> str:
+    u = state.get("understood")
+    return "ask" if u is not None and u.intent.action == "question" and not state.get("status") else "dialogue"
+
+
+def ask_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """A question: the read-only tools it needs (read by the closed vocabulary or chosen by the LLM), run within
+    :data:`agent.questions.STEP_LIMIT`; the reply leads with the short answer, then numbers and sources. The
+    calls, their arguments and what each found go to the answer's trace (``OUT-answer.json``)."""
+    start = time.perf_counter()
+    deps, turn, u, conv = runtime.context, state["turn"], state["understood"], _conversation(state)
+    calls, notes, raw = list(u.calls), [], []
+    if not calls and deps.rt.llm is not None:
+        calls = questions.llm_calls(turn.request, deps.rt.llm, notes, raw, conv.answered) or []
+    ctx = ask_context(deps, turn, conv)
+    found = [(call, answers.run(call, ctx)) for call in calls[:questions.STEP_LIMIT]]
+    reply = "\n".join([" ".join(ans.short for _, ans in found), *(line for _, ans in found for line in ans.details)]) \
+        if found else questions.REFUSAL
+    asked = [{"tool": call.tool, "args": call.model_dump(exclude={"tool"}), "facts": ans.facts} for call, ans in found]
+    timings = _timed(state, "ask", start)
+    trace = reasoning.answer_trace(state, reply, asked, [*u.notes, *notes], [*u.raw, *raw], timings)
+    outputs = _answer_files(deps, turn, next((ans.plot for _, ans in found if ans.plot), None), trace) if found else {}
+    pointed = next((ans.devices for _, ans in reversed(found) if ans.devices), [])
+    return {"status": "answer", "reply": reply, "asked": asked, "notes": notes,
+            "conversation": conv.model_copy(update={"answered": pointed}),
+            "processed": Processed(outputs=outputs) if outputs else None, "timings_s": timings}
+
+
+def _answer_files(deps: Deps, turn: TurnRequest, draw, trace: dict) -> dict[str, str]:
+    """The answer's trace and plot, through the sink (none when the sink takes none; no plot when the
+    answer has none)."""
+    where = deps.sink.answer_place(turn.input_path, turn.output_path)
+    if not where:
+        return {}
+    if draw is None:
+        where.pop("plot", None)
+    else:
+        deps.sink.write_plot(where, draw)
+    deps.sink.write_trace(where, {**trace, "outputs": where})
+    return where
 
 
 def dialogue_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
@@ -225,11 +303,14 @@ def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     timings = _timed(state, "respond", start)
     deps.sink.write_trace(processed.outputs, reasoning.trace(state, reply, record_id, timings))
     last = LastResult(input=turn.input_path, audio=processed.outputs.get("audio", ""), record_id=record_id,
-                      lufs_in=processed.measurements["lufs_in"], lufs_out=processed.measurements["lufs_out"])
+                      lufs_in=processed.measurements["lufs_in"], lufs_out=processed.measurements["lufs_out"],
+                      summary=reply.split("\n", 1)[0], steps=reply.split("\n")[1:],
+                      stages={s.label: [round(float(v), 2) for v in np.interp(
+                          np.log(dialogue.THIRD_OCTAVES_HZ), np.log(FR_GRID_HZ), s.curve)] for s in ex.stages})
     return {"reply": reply, "record_id": record_id, "conversation": conv.model_copy(update={"last": last}),
             "timings_s": timings}
 
 
 __all__ = ["SenseState", "TurnRequest", "Understood", "Processed", "Deps", "Workspace", "Settings",
-           "understand_node", "dialogue_node", "plan_node", "act_node", "check_node", "respond_node",
-           "route_after_dialogue"]
+           "understand_node", "ask_node", "dialogue_node", "plan_node", "act_node", "check_node", "respond_node",
+           "route_after_understand", "route_after_dialogue"]

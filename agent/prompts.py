@@ -10,6 +10,8 @@ SYSTEM = (
     "You read requests to an audio assistant and extract their meaning as JSON. "
     "action: 'process' when the person wants the audio changed (a device sound and/or tone), "
     "'follow_up' when they react to the last result (more, less, too much, undo, redo, reset, start over), "
+    "'question' when they ask about headphones, the track, sound words or what was changed, without asking "
+    "for a change ('do the AirPods Max have more bass than the QC45?', 'how loud is this?'), "
     "'off_topic' when it is not about the sound of the audio. "
     "target_device: the headphone/earbud/speaker they want it to sound like, copied as they wrote it, else null. "
     "listening_device: the device they say they listen on or wear, else null (it may be named first: "
@@ -106,6 +108,11 @@ EXAMPLES: list[tuple[str, dict]] = [
         "let me hear the original again",
         {"action": "follow_up", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [],
          "follow_up": "compare"},
+    ),
+    (
+        "does the Sony WH-1000XM5 have more bass than the AirPods Max?",
+        {"action": "question", "target_device": None, "listening_device": None, "adjustments": [], "band_edits": [],
+         "follow_up": "none"},
     ),
     (
         "what's the capital of France?",

@@ -83,3 +83,17 @@ def trace(state: dict, reply: str, record_id: int, timings: dict) -> dict:
         "timings_s": {**timings, "total": round(sum(timings.values()), 4)},
         "preference_record_id": record_id, "user": turn.user,
     }
+
+
+def answer_trace(state: dict, reply: str, asked: list[dict], notes: list[str], raw: list[str], timings: dict) -> dict:
+    """The JSON trace of a question turn: each tool call with its validated arguments and what it found, how
+    the calls were chosen (closed vocabulary or LLM, its raw replies and any repair), the reply."""
+    turn, u = state["turn"], state["understood"]
+    return {
+        "version": TRACE_VERSION, "kind": "answer",
+        "request": turn.request, "input": turn.input_path,
+        "summary": reply.split("\n", 1)[0],
+        "chosen_by": "rules" if u.calls else "llm", "llm": u.llm, "llm_raw": raw, "notes": notes,
+        "calls": asked, "reasoning": reply,
+        "timings_s": {**timings, "total": round(sum(timings.values()), 4)}, "user": turn.user,
+    }

@@ -52,7 +52,8 @@ class Intent(BaseModel):
 
     Attributes:
         action: ``process`` (change the audio), ``follow_up`` (more/less/undo/reset of the last
-            result), ``off_topic`` (not about sound).
+            result), ``question`` (asks about devices, the track, words or the last result: answered
+            with read-only tools, nothing changes), ``off_topic`` (not about sound).
         target_device: the device the person wants it to sound like, as they named it.
         listening_device: the device they listen on, if they said so.
         adjustments: tonal changes.
@@ -62,7 +63,7 @@ class Intent(BaseModel):
             original) or accept ("perfect, thanks": nothing changes).
     """
 
-    action: Literal["process", "follow_up", "off_topic"]
+    action: Literal["process", "follow_up", "question", "off_topic"]
     target_device: str | None = Field(default=None, description="device to sound like, as named")
     listening_device: str | None = Field(default=None, description="device the person listens on, if said")
     adjustments: list[Adjustment] = Field(default_factory=list, max_length=6)
@@ -79,14 +80,23 @@ class ToolCall(BaseModel):
     args: dict[str, Any]
 
 
-def intent_json_schema() -> dict:
-    """The JSON schema of :class:`Intent`, passed to the LLM as ``response_format``.
+def llm_json_schema(model: type[BaseModel]) -> dict:
+    """The JSON schema of ``model`` for the LLM's ``response_format``.
 
-    Every property is made required so the constrained decoder writes each key once, in order
-    (a small model otherwise drops or invents keys).
+    Every property is made required so the constrained decoder writes each key once, in the
+    declared order: llama.cpp's grammar puts required keys before optional ones, so a defaulted
+    ``tool`` discriminator would otherwise have to come last and the model, which writes ``tool``
+    first, was steered to the variants without required keys (a small model also drops or invents
+    keys when they are optional).
     """
-    schema = Intent.model_json_schema()
+    schema = model.model_json_schema()
     for obj in [schema, *schema.get("$defs", {}).values()]:
-        obj["required"] = list(obj["properties"])
+        if "properties" in obj:
+            obj["required"] = list(obj["properties"])
         obj.pop("description", None)
     return schema
+
+
+def intent_json_schema() -> dict:
+    """The JSON schema of :class:`Intent`, passed to the LLM as ``response_format``."""
+    return llm_json_schema(Intent)

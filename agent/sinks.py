@@ -47,6 +47,10 @@ class Sink(Protocol):
 
     def write_plot(self, where: dict[str, str], draw: Callable[[Path], object]) -> None: ...
 
+    def answer_place(self, input_path: str | None, output_path: str | None) -> dict[str, str]:
+        """Where an answer's plot and trace go (``{"plot": path, "trace": path}``), or {} when this sink
+        takes none."""
+
 
 def output_paths(input_path: str | Path, output_path: str | Path | None = None) -> dict[str, Path]:
     """Free paths for the audio (``.wav``), trace (``.json``) and plot (``.png``) of one result.
@@ -88,3 +92,21 @@ class FileSink:
 
     def write_plot(self, where: dict[str, str], draw: Callable[[Path], object]) -> None:
         draw(Path(where["plot"]))
+
+    def answer_place(self, input_path: str | None, output_path: str | None) -> dict[str, str]:
+        """``OUT-answer.png`` and ``.json`` beside the wanted output, else ``INPUT-sense-answer.*`` beside the
+        input, else in ``SENSE_HOME/answers`` (``-1``, ``-2`` … when either is taken: never over a file)."""
+        if output_path:
+            base = Path(output_path).with_name(Path(output_path).stem + "-answer.png")
+        elif input_path:
+            base = Path(input_path).with_name(Path(input_path).stem.removesuffix(".hq") + SUFFIX + "-answer.png")
+        else:
+            from knowledge.config import sense_home
+
+            base = sense_home() / "answers" / "answer.png"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        plot, n = base, 0
+        while plot.exists() or plot.with_suffix(".json").exists():
+            n += 1
+            plot = base.with_name(f"{base.stem}-{n}{base.suffix}")
+        return {"plot": str(plot), "trace": str(plot.with_suffix(".json"))}

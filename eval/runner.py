@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.report import Report, summary, write_report
-from eval.scoring import (Check, equalize_amounts, measure_output, plan_summary, score_audio, score_plan,
-                          score_reply)
+from eval.scoring import (Check, equalize_amounts, measure_output, plan_summary, score_audio, score_facts,
+                          score_plan, score_reply)
 from eval.suite import Conversation, Turn, load_conversations, music_dir
 
 _TRACES_MARKER = ".sense-eval-traces"
@@ -220,6 +220,7 @@ def _run_turn(ctx: _Context, index: int, turn: Turn) -> TurnResult:
         else:
             checks += score_audio(expect.audio, measured, ctx.input_audio, out_audio, ctx.previous.get("audio"))
     checks += score_reply(expect, out.reply)
+    checks += score_facts(expect, out.reply, ctx.input_audio)
     trace_path = None
     if out_audio is not None:
         ctx.previous["audio"], ctx.previous["amounts"] = out_audio, equalize_amounts(out.plan)

@@ -4,19 +4,23 @@ Each expectation becomes a :class:`Check` (name, expected, measured, ok). The pl
 agent's list of tool calls, ``[{"tool": name, "args": {...}}, ...]``; each call reads in a report as
 its tool's own sentence (:func:`agent.toolbox.describe`, via :func:`_describe_call`). Audio is measured on the turn's
 input clip and its written output (:func:`measure_output`), band changes in dB relative to the
-median band change (:func:`tools.analysis.band_energy_change_db`).
+median band change (:func:`tools.analysis.band_energy_change_db`). The numbers in an answer's
+reply are checked against truths computed here from the data (:func:`score_facts`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from eval.suite import AudioExpect, Expect, FilterConstraint, Range, hz_band
+from eval.suite import (AudioExpect, DeviceCountFact, DeviceDeviationFact, DeviceDifferenceFact, Expect, Fact,
+                        FilterConstraint, LufsFact, Range, TruePeakFact, WordRegionFact, hz_band)
 from tools.analysis import BANDS_HZ, band_energy_change_db
 
 #: The written output is re-read from a 24-bit file; the limiter aims at the ceiling itself.
@@ -304,3 +308,180 @@ def reply_excerpt(reply: str, n: int = 160) -> str:
     """The reply on one line, cut to ``n`` characters (with …), or ``(empty reply)``."""
     text = " ".join(reply.split())
     return (text[:n] + "…") if len(text) > n else (text or "(empty reply)")
+
+
+# ------------------------------------------------------------------------------------------ facts
+
+#: How far a number in the reply may be from the truth (absolute values compared); kinds not named
+#: here must match exactly (``device_count``: the integer; ``word_region``: the region's label).
+FACT_TOLERANCE = {"device_difference": 0.3, "device_deviation": 0.3, "lufs": 0.3, "true_peak": 0.3}
+_FACT_UNIT = {"device_difference": " dB", "device_deviation": " dB", "lufs": " LUFS", "true_peak": " dBTP"}
+
+#: A number not glued to a word before it ("XM4", "v1.2" hold none); its sign is ignored.
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)")
+#: Letters allowed right after a number (a unit written without a space: "3.1dB", "-14LUFS").
+_UNIT_AFTER = re.compile(r"(dB|LU|Hz|kHz|%)", re.IGNORECASE)
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_SPACES = re.compile(r"[\s\u00a0\u2009\u202f]+")
+_REGION = re.compile(r"\d+(?:\.\d+)?\s*k?Hz\s*[–—-]\s*\d+(?:\.\d+)?\s*k?Hz", re.IGNORECASE)
+
+
+def reply_numbers(reply: str, words: bool = False) -> list[float]:
+    """The numbers written in a reply, as absolute values, in order.
+
+    A number counts when no letter, digit or point comes right before it and no letter right after it
+    other than a unit (dB, LU/LUFS, Hz/kHz, %): "+3.1 dB", "−3.1 dB", "3.1dB", "-14 LUFS" and "(2 kHz)"
+    count; the 4 of "XM4", the 2 of "2nd" and the 1000 of "1000XM4" do not. Signs are dropped ("-",
+    "−" and "3.1 dB lower" all state 3.1).
+
+    Args:
+        reply: the reply text.
+        words: also read the number words zero … twenty ("six models" → 6).
+    Returns:
+        Absolute values as floats (integers too), in the order they appear.
+    """
+    found: list[tuple[int, float]] = []
+    for m in _NUMBER.finditer(reply):
+        after = reply[m.end():m.end() + 4]
+        if after[:1] == "." and after[1:2].isdigit():
+            continue  # "1.2.3": a version, not a number
+        if after[:1].isalpha() and not _UNIT_AFTER.match(after):
+            continue
+        found.append((m.start(), float(m.group(1))))
+    if words:
+        for m in re.finditer(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", reply, re.IGNORECASE):
+            found.append((m.start(), float(_NUMBER_WORDS[m.group(1).lower()])))
+    return [v for _, v in sorted(found)]
+
+
+@lru_cache(maxsize=1)
+def _fr_store():
+    """The FR store (:meth:`knowledge.fr_store.FRStore.load`), loaded once."""
+    from knowledge.fr_store import FRStore
+
+    return FRStore.load()
+
+
+@lru_cache(maxsize=1)
+def _word_eq():
+    """The word meanings (:class:`knowledge.words.WordEQ`), loaded once."""
+    from knowledge.descriptors import DescriptorPrior
+    from knowledge.expert import ExpertVocabulary
+    from knowledge.words import WordEQ
+
+    return WordEQ(DescriptorPrior.load(), ExpertVocabulary.load())
+
+
+def device_band_deviation_db(name: str, band: str) -> float:
+    """Mean over ``band`` of the model's response minus its class target, dB (grid points lo ≤ f < hi).
+
+    Raises:
+        KeyError: unknown model (the message names the closest ones).
+        knowledge.config.DataMissingError: no FR data.
+    """
+    from knowledge.fr_store import FR_GRID_HZ
+
+    store = _fr_store()
+    lo, hi = BANDS_HZ[band]
+    inside = (FR_GRID_HZ >= lo) & (FR_GRID_HZ < hi)
+    return float(np.mean((store.curve(name).db - store.target_for(name).db)[inside]))
+
+
+def device_count(brand: str | None, type_: str | None) -> int:
+    """How many stored models start with ``brand`` (case-insensitive) and have type ``type_`` (None: any)."""
+    store = _fr_store()
+    return sum(1 for n in store.devices()
+               if (not brand or n.casefold().startswith(brand.strip().casefold()))
+               and (type_ is None or store.device_type(n) == type_))
+
+
+def word_region_label(word: str) -> str:
+    """The tone word's main region as the project writes it, e.g. ``"100 Hz–400 Hz"``."""
+    return _word_eq().lookup(word).main.label()
+
+
+def fact_truth(fact: Fact, input_audio=None) -> float | str:
+    """The truth of one ``facts`` entry, computed from the data (never from the agent).
+
+    Args:
+        fact: the entry.
+        input_audio: the turn's input clip (a :class:`tools.audio_io.Audio`), for ``lufs`` and ``true_peak``.
+    Returns:
+        dB / LUFS / dBTP as a float, the count as an int, or the region label as a string.
+    Raises:
+        KeyError: an unknown model; ValueError: no input audio for a loudness fact (or a word that
+        cannot be looked up); DataMissingError: no data folder.
+    """
+    if isinstance(fact, DeviceDifferenceFact):
+        return device_band_deviation_db(fact.a, fact.band) - device_band_deviation_db(fact.b, fact.band)
+    if isinstance(fact, DeviceDeviationFact):
+        return device_band_deviation_db(fact.device, fact.band)
+    if isinstance(fact, (LufsFact, TruePeakFact)):
+        if input_audio is None:
+            raise ValueError("no input audio to measure")
+        from tools.loudness import integrated_lufs, true_peak_dbtp
+
+        measure = integrated_lufs if isinstance(fact, LufsFact) else true_peak_dbtp
+        return float(measure(input_audio.samples, input_audio.sample_rate))
+    if isinstance(fact, DeviceCountFact):
+        return device_count(fact.brand, fact.type)
+    if isinstance(fact, WordRegionFact):
+        return word_region_label(fact.word)
+    raise TypeError(f"unknown fact {fact!r}")
+
+
+def _fact_name(fact: Fact) -> str:
+    if isinstance(fact, DeviceDifferenceFact):
+        return f"fact {fact.band} difference {fact.a} − {fact.b}"
+    if isinstance(fact, DeviceDeviationFact):
+        return f"fact {fact.band} deviation of {fact.device}"
+    if isinstance(fact, DeviceCountFact):
+        what = " ".join(w for w in (fact.brand, fact.type) if w) or "all"
+        return f"fact device count ({what})"
+    if isinstance(fact, WordRegionFact):
+        return f"fact region of \"{fact.word}\""
+    return {"lufs": "fact integrated loudness", "true_peak": "fact true peak"}[fact.kind]
+
+
+def score_fact(fact: Fact, reply: str, input_audio=None) -> Check:
+    """One ``facts`` entry against the reply: expected is the truth, measured the closest number (or the
+    regions) found in the reply. A truth that cannot be computed fails the check and says why."""
+    name = _fact_name(fact)
+    try:
+        truth = fact_truth(fact, input_audio)
+    except Exception as exc:  # noqa: BLE001 - an unknown model or missing data fails this check only
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return Check(name, "a truth from the data", f"cannot compute: {msg}", False)
+    if isinstance(fact, WordRegionFact):
+        text = _SPACES.sub(" ", reply)
+        regions = [_SPACES.sub(" ", r) for r in _REGION.findall(text)]
+        return Check(name, str(truth), ", ".join(dict.fromkeys(regions)) or "no region in the reply",
+                     str(truth).casefold() in text.casefold())
+    if isinstance(fact, DeviceCountFact):
+        numbers = reply_numbers(reply, words=True)
+        ok = float(truth) in numbers
+        closest = min(numbers, key=lambda n: abs(n - truth), default=None)
+        return Check(name, f"{truth} (exact)", "no number in the reply" if closest is None else f"{closest:g}", ok)
+    tol, unit = FACT_TOLERANCE[fact.kind], _FACT_UNIT[fact.kind]
+    if not math.isfinite(truth):
+        return Check(name, "a finite truth", f"cannot compute: {truth} (silence)", False)
+    numbers = reply_numbers(reply)
+    closest = min(numbers, key=lambda n: abs(n - abs(truth)), default=None)
+    ok = closest is not None and abs(closest - abs(truth)) <= tol + 1e-9
+    return Check(name, f"{truth:+.2f}{unit} ±{tol:g} (either sign)",
+                 "no number in the reply" if closest is None else f"{closest:g}{unit}", ok)
+
+
+def score_facts(expect: Expect, reply: str, input_audio=None) -> list[Check]:
+    """The ``facts`` checks of a turn, in order (none when the turn has no ``facts``).
+
+    Args:
+        expect: the turn's expectations.
+        reply: the reply text.
+        input_audio: the turn's input clip (:class:`tools.audio_io.Audio`), or None (loudness facts then fail).
+    Returns:
+        One :class:`Check` per fact.
+    """
+    return [score_fact(f, reply, input_audio) for f in expect.facts]

@@ -33,6 +33,8 @@ A file holds a list of conversations (or ``{conversations: [...]}``)::
             reply_contains: ["AirPods"]           # every phrase, case-insensitive
             reply_contains_any: ["harsh", "2 kHz"]  # at least one phrase
             reply_not_contains: ["error"]         # none of them
+            facts:                                # numbers the reply must get right (see "facts" below)
+              - {kind: device_difference, a: Apple AirPods Max, b: Bose QuietComfort 45, band: bass}
 
 ``args``: ``{tool: constraints}`` or ``{tool: [constraints, ...]}``. With a list, every entry must
 be met by some call of that tool (e.g. two ``equalize`` calls for two words). Within one
@@ -62,6 +64,29 @@ filter's ``gain_db`` in every call lies in the range (the ±12 dB hearing-safety
 - ``lufs_change: [min, max]`` — integrated loudness (BS.1770) of the output minus the input, LU;
 - ``true_peak_dbtp_max: -1.0`` — true peak of the written output, dBTP (read back from the
   24-bit file, so :data:`eval.scoring.TRUE_PEAK_TOLERANCE_DB` is allowed on top).
+
+``facts`` (for answers to questions: the NUMBERS in the reply). Each entry names a fact the harness
+computes itself from the data, never from what the agent reports, and passes when the reply holds a
+number within the tolerance of the truth. Signs are ignored ("+3.1 dB", "-3.1 dB", "−3.1 dB" and
+"3.1 dB lower" all state 3.1); a number glued to letters (the 4 of "XM4") is not a number. Devices
+are exact model names of the FR store (``FRStore.load().devices()``); bands are those of ``audio``.
+
+- ``{kind: device_difference, a: NAME, b: NAME, band: BAND}`` — mean over the band of
+  (FR(a) − target(a)) minus the same for b, dB (FR and class target of
+  :class:`knowledge.fr_store.FRStore`, on ``FR_GRID_HZ``, grid points with lo ≤ f < hi); ±0.3 dB;
+- ``{kind: device_deviation, device: NAME, band: BAND}`` — mean over the band of FR − target; ±0.3 dB;
+- ``{kind: lufs}`` — integrated loudness (:func:`tools.loudness.integrated_lufs`) of the turn's
+  input clip; ±0.3;
+- ``{kind: true_peak}`` — true peak (:func:`tools.loudness.true_peak_dbtp`) of the input clip; ±0.3;
+- ``{kind: device_count, brand: BRAND | null, type: in-ear | earbud | over-ear | null}`` — how many
+  models of the store have a name starting with the brand (case-insensitive) and that type; the
+  reply must hold that integer exactly (digits, or a number word up to twenty);
+- ``{kind: word_region, word: WORD}`` — the tone word's main region
+  (:meth:`knowledge.words.WordEQ.lookup` ``.main``); the reply must hold it as the project writes it,
+  :meth:`knowledge.expert.Region.label`: ``"100 Hz–400 Hz"``, ``"2 kHz–5 kHz"`` (en dash).
+
+The tolerances are :data:`eval.scoring.FACT_TOLERANCE`. A fact that cannot be computed (an unknown
+model, a turn without input audio) fails its check and says why.
 """
 
 from __future__ import annotations
@@ -69,7 +94,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -228,6 +253,71 @@ class AudioExpect(_BandRanges):
                     or self.true_peak_dbtp_max is not None)
 
 
+class _Fact(_Strict):
+    """One number (or region) the reply must get right; the harness computes the truth (see module doc)."""
+
+
+class _BandFact(_Fact):
+    """A fact about one band of :data:`tools.analysis.BANDS_HZ`."""
+
+    band: str
+
+    @field_validator("band")
+    @classmethod
+    def _band(cls, v):
+        if v not in BANDS_HZ:
+            raise ValueError(f"unknown band {v!r}; bands are {', '.join(BANDS_HZ)}")
+        return v
+
+
+class DeviceDifferenceFact(_BandFact):
+    """``a``'s deviation from its target minus ``b``'s, mean over ``band``, dB."""
+
+    kind: Literal["device_difference"]
+    a: str = Field(min_length=1)
+    b: str = Field(min_length=1)
+
+
+class DeviceDeviationFact(_BandFact):
+    """``device``'s deviation from its class target, mean over ``band``, dB."""
+
+    kind: Literal["device_deviation"]
+    device: str = Field(min_length=1)
+
+
+class LufsFact(_Fact):
+    """Integrated loudness of the turn's input clip, LUFS."""
+
+    kind: Literal["lufs"]
+
+
+class TruePeakFact(_Fact):
+    """True peak of the turn's input clip, dBTP."""
+
+    kind: Literal["true_peak"]
+
+
+class DeviceCountFact(_Fact):
+    """How many stored models have this brand (name prefix) and type; both optional."""
+
+    kind: Literal["device_count"]
+    brand: str | None = None
+    type: Literal["in-ear", "earbud", "over-ear"] | None = None
+
+
+class WordRegionFact(_Fact):
+    """A tone word's main frequency region, as :meth:`knowledge.expert.Region.label` writes it."""
+
+    kind: Literal["word_region"]
+    word: str = Field(min_length=1)
+
+
+#: One ``facts`` entry, told apart by ``kind``.
+Fact = Annotated[Union[DeviceDifferenceFact, DeviceDeviationFact, LufsFact, TruePeakFact, DeviceCountFact,
+                       WordRegionFact], Field(discriminator="kind")]
+FACT_KINDS = ("device_difference", "device_deviation", "lufs", "true_peak", "device_count", "word_region")
+
+
 def _check_arg_constraints(tool: str, constraints: dict) -> dict:
     if not isinstance(constraints, dict) or not constraints:
         raise ValueError(f"args.{tool}: expected a non-empty mapping of argument → constraint, got {constraints!r}")
@@ -264,6 +354,19 @@ class Expect(_Strict):
     reply_contains: str | list[str] = Field(default_factory=list)
     reply_contains_any: list[str] = Field(default_factory=list)
     reply_not_contains: str | list[str] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _facts(cls, v):
+        if not isinstance(v, list):
+            raise ValueError(f"facts must be a list of {{kind: ..., ...}} mappings, got {v!r}")
+        for i, item in enumerate(v):
+            if not isinstance(item, dict) or "kind" not in item:
+                raise ValueError(f"facts[{i}] must be a mapping with a kind ({', '.join(FACT_KINDS)}), got {item!r}")
+            if item["kind"] not in FACT_KINDS:
+                raise ValueError(f"facts[{i}]: unknown kind {item['kind']!r}; kinds are {', '.join(FACT_KINDS)}")
+        return v
 
     @field_validator("tools", "no_tools")
     @classmethod
@@ -294,7 +397,7 @@ class Expect(_Strict):
     def _not_empty(self):
         if (self.status is None and not self.tools and not self.no_tools and self.device is None and not self.args
                 and (self.audio is None or self.audio.empty()) and not self.reply_contains
-                and not self.reply_contains_any and not self.reply_not_contains):
+                and not self.reply_contains_any and not self.reply_not_contains and not self.facts):
             raise ValueError("expect has no checks")
         return self
 

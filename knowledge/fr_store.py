@@ -162,6 +162,10 @@ class FRStore:
         """Sorted unique model names that have at least one measurement (targets excluded)."""
         return sorted(self._measurements)
 
+    def brands(self) -> frozenset[str]:
+        """The first word of each model name, lower case ("sony", "apple", "7hz")."""
+        return frozenset(name.split()[0].lower() for name in self._measurements)
+
     def measurements(self, name: str) -> list[FRCurve]:
         """All measurements of model ``name`` (exact or case-insensitive name).
 

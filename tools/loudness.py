@@ -106,6 +106,47 @@ def integrated_lufs(samples: np.ndarray, sample_rate: float) -> float:
         return float(-0.691 + 10.0 * np.log10((weights * z[:, gated]).mean(axis=1).sum()))
 
 
+#: EBU Tech 3342 loudness range: 3 s short-term windows, gates and the percentiles it reports.
+SHORT_TERM_S = 3.0
+LRA_STEP_S = 0.1
+LRA_RELATIVE_GATE_LU = -20.0
+LRA_PERCENTILES = (10.0, 95.0)
+
+
+def loudness_range_lu(samples: np.ndarray, sample_rate: float) -> float:
+    """Loudness range (LRA), LU: the spread of short-term loudness, EBU Tech 3342.
+
+    Short-term loudness (3 s K-weighted windows every 0.1 s, BS.1770 channel weights) is gated at
+    −70 LUFS, then at 20 LU below the power mean of what passed; LRA is the 95th minus the 10th
+    percentile of the rest.
+
+    Args:
+        samples: float array, shape (channels, samples) or (samples,); up to 5 channels.
+        sample_rate: Hz.
+    Returns:
+        LU; ``nan`` for audio shorter than one 3 s window or silent.
+    Source: EBU Tech 3342 (2016), with the K-weighting of :func:`integrated_lufs` (pyloudnorm's filters).
+    """
+    x = _as_2d(samples)
+    window, step = int(SHORT_TERM_S * sample_rate), max(1, int(LRA_STEP_S * sample_rate))
+    if x.shape[1] < window or not np.any(x):
+        return float("nan")
+    weighted = np.stack([scipy.signal.sosfilt(_k_weighting_sos(sample_rate), ch) for ch in x])
+    energy = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(np.square(weighted), axis=1)], axis=1)
+    starts = np.arange(0, x.shape[1] - window + 1, step)
+    z = (energy[:, starts + window] - energy[:, starts]) / window
+    power = (np.array(_CHANNEL_WEIGHTS[: x.shape[0]])[:, np.newaxis] * z).sum(axis=0)
+    with np.errstate(divide="ignore"):
+        short_term = -0.691 + 10.0 * np.log10(power)
+    kept = short_term[short_term >= ABSOLUTE_GATE_LUFS]
+    if kept.size == 0:
+        return float("nan")
+    relative = -0.691 + 10.0 * np.log10(np.mean(10 ** ((kept + 0.691) / 10))) + LRA_RELATIVE_GATE_LU
+    kept = kept[kept >= relative]
+    low, high = np.percentile(kept, LRA_PERCENTILES)
+    return float(high - low)
+
+
 def _interpolated_peaks(x: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Exact true-peak envelope of samples start..stop-1 (channels maxed), float32 (stop - start,).
 

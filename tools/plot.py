@@ -132,3 +132,40 @@ def plot_result(
         return write_new_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     finally:
         plt.close(fig)
+
+
+def plot_curves(path: str | os.PathLike, *, frequency_hz: np.ndarray, curves: dict[str, np.ndarray], title: str,
+                ylabel: str = "dB re target", bands: dict[str, tuple[float, float]] | None = None) -> Path:
+    """One panel of labelled curves on a 20 Hz–20 kHz log axis (answers: devices against their targets,
+    a word's EQ, a track against typical music), optionally with named bands shaded.
+
+    Args:
+        path: destination .png; must not exist.
+        frequency_hz: float array (n,), Hz.
+        curves: label → float array (n,), dB.
+        title: figure title.
+        ylabel: the y axis' label.
+        bands: label → (low_hz, high_hz) regions to shade (e.g. the band a question asks about).
+    Returns:
+        The path written (atomically).
+    Raises:
+        FileExistsError: ``path`` exists.
+    """
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path}: already exists; not overwriting")
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    for label, (lo, hi) in (bands or {}).items():
+        ax.axvspan(lo, hi, color="tab:orange", alpha=0.12, label=label)
+    for label, db in curves.items():
+        ax.plot(*_in_band(frequency_hz, db), lw=1.7, label=label)
+    _frequency_axis(ax, ylabel)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_title(title, fontsize=12, fontweight="bold", loc="left")
+    ax.legend(loc="best", fontsize=9, framealpha=0.85)
+    fig.tight_layout()
+    try:
+        return write_new_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(fig)

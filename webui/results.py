@@ -46,7 +46,11 @@ def show(s: Session, out: TurnOutcome) -> bool:
         OSError, ValueError: the turn's trace cannot be read or the exports cannot be written.
     """
     if out.status != "processed":
-        s.history.append(assistant(out.reply or "…"))
+        s.history.append(assistant(out.reply.split("\n", 1)[0] if out.asked else (out.reply or "…")))
+        if out.asked and "\n" in out.reply:  # an answer: the numbers and sources folded, then its plot
+            s.history.append(assistant(out.reply.split("\n", 1)[1], title="📏 Numbers and sources"))
+        if out.outputs.get("plot"):
+            s.history.append({"role": "assistant", "content": {"path": out.outputs["plot"]}})
         if out.settings is None and s.result is not None:  # reset / undone to the original
             s.result = None
             return True

@@ -1,0 +1,291 @@
+"""Reading a question: which read-only tools (:mod:`agent.answers`) answer it.
+
+The closed vocabulary reads the common shapes first ("do the AirPods Max have more bass than the
+QC45?", "which Sony models do you know?", "how loud is this?", "what would 'warmer' do?", "what did you
+change?"); anything else goes to the LLM, which writes a :class:`~agent.answers.QuestionPlan` (a JSON
+schema over the tool choice, validated by pydantic); invalid output gets one repair attempt, then
+the question is refused with a clear answer. A request that *renders* something ("how would this
+sound on my AirPods?") is no question: it is processed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import ValidationError
+
+from agent import answers as a
+from agent.llm import LLMBackend, LLMError
+from agent.rules import normalise
+from agent.schemas import llm_json_schema
+from knowledge.expert import ExpertVocabulary
+
+#: How many tool calls one question may make.
+STEP_LIMIT = 3
+REFUSAL = ("I can answer questions about devices (\"do the AirPods Max have more bass than the QC45?\", \"which Sony "
+           "models do you know?\"), this track (\"how loud is this?\", \"is it clipping?\"), sound words (\"what would "
+           "warmer do?\") and the last result (\"what did you change?\"). Could you ask it one of those ways?")
+_QUESTION = re.compile(r"\?\s*$|^(?:do|does|did|is|are|was|were|which|what|what's|whats|how|why|can you tell|tell me|"
+                       r"list|describe|compare|explain|show me)\b")
+#: "how would this sound on …", "what would it sound like on …": render the device (a request, not a question).
+_RENDERS = re.compile(r"\b(?:this|it|the (?:track|song|mix|music)|my (?:track|song|music))\s+(?:would|will)\s+"
+                      r"(?:sound|be)\b|\bsound like (?:it'?s |it is )?(?:on|through)\b|\b(?:make|play|render)\b")
+_MORE_THAN = re.compile(r"(?:do|does|is|are)\s+(?:the\s+)?(.+?)\s+(?:have|has|got|sound)\s+(more|less)\s+(.+?)\s+than\s+"
+                        r"(?:the\s+|my\s+)?(.+?)\s*\??$")
+_ER_THAN = re.compile(r"(?:is|are|do|does|would|will)\s+(?:the\s+)?(.+?)\s+(?:sound\s+)?(\w+er)\s+(?:to\s+me\s+|for\s+me\s+)?"
+                      r"than\s+(?:the\s+|my\s+)?(.+?)\s*\??$")
+#: A statement about a device, then a question about "they"/"it": "people say the Sony WH-1000XM4 are bass-heavy.
+#: Are they?", "my Shure SE112 sound dull to me. How do they measure?"
+_SAID_THEN_ASKED = re.compile(r"(?:the|my|these|those)\s+(.+?)\s+(?:are|is|sound|sounds|seem|seems|feel|feels)\s+"
+                              r"(?:too\s+|very\s+|so\s+|really\s+|a\s+bit\s+|kind\s+of\s+)?([\w-]+)[^.!?]*[.!]\s*"
+                              r"(?:are|is|do|does|how\s+do|how\s+does|what\s+do)\s+(?:they|it|them)\b[^.!?]*\?\s*$")
+_TRACK_WORDS = re.compile(r"(?:\w+\s+)?(?:mix|track|song|music|audio|recording|master|vocals?|voice|sound|bass|drums|"
+                          r"guitars?|piano|low end|highs|top end|result|output)")
+_DIFFER = re.compile(r"how\s+(?:do|does)\s+(?:the\s+)?(.+?)\s+and\s+(?:the\s+|my\s+)?(.+?)\s+(?:differ|compare)\b")
+_WHICH_HAS = re.compile(r"which\s+(?:one\s+)?(?:has|have|is)\s+(?:the\s+)?(more|less|most|least)\s+(.+?),?\s+(?:the\s+)?"
+                        r"(.+?)\s+or\s+(?:the\s+)?(.+?)\s*\??$")
+_VS = re.compile(r"^compare\s+(?:the\s+)?(.+?)\s+(?:and|with|to|vs\.?)\s+(?:the\s+)?(.+?)\s*\??$|^(.+?)\s+vs\.?\s+(.+?)\s*\??$")
+_DESCRIBE = re.compile(r"(?:what|how)\s+(?:do|does|is|are)\s+(?:the\s+)?(.+?)(?:'s|’s)?\s+(?:sound\s+like|sound|like)\s*\??$|"
+                       r"^describe\s+(?:the\s+)?(.+?)\s*\??$|^what\s+(?:is|are)\s+(?:the\s+)?(.+?)(?:'s|’s)\s+sound(?:\s+like)?\s*\??$")
+_LIST = re.compile(r"(?:which|what|how\s+many)\s+(?:([\w-]+)\s+)?(?:models|headphones|earbuds|earphones|iems|in-ears|devices|"
+                   r"ones)\s+(?:do you|have you|can you|are there|are in|you know|you have|you've got)|"
+                   r"^list\s+(?:the\s+|all\s+)?(?:([\w-]+)\s+)?(?:models|headphones|earbuds|earphones|devices)")
+_RANK = re.compile(r"which\s+(?:one\s+|pair\s+)?(?:of\s+my\s+(?:headphones|earbuds|earphones|devices|ones|pairs)|of\s+mine)\s+"
+                   r"(?:is|has|have|are)\s+(?:the\s+)?"
+                   r"(closest to neutral|most neutral|flattest|most|least)\s*(\w[\w ]*?)?\s*\??$")
+_LOUD = re.compile(r"\bhow loud\b|\bloudness\b|\blufs\b|\bclipping\b|\bclip\b|\btrue peak\b|\bpeak level\b|\banaly[sz]e\b|"
+                   r"\bdynamic range\b|\bloudness range\b")
+_WHY_SOUNDS = re.compile(r"why\s+(?:does|is)\s+(?:it|this|the \w+)\s+(?:sound\s+)?(?:so\s+|too\s+)?([\w ]+?)\s*\??$")
+_WOULD_WORD = re.compile(r"what\s+(?:would|does|will)\s+['\"“]?(?:more\s+|less\s+)?([\w ]+?)['\"”]?\s+do\b|"
+                         r"what\s+does\s+['\"“]?([\w ]+?)['\"”]?\s+mean\b")
+_DIFFERENCE = re.compile(r"difference\s+between\s+(?:the\s+)?['\"“]?(.+?)['\"”]?\s+and\s+(?:the\s+)?['\"“]?(.+?)['\"”]?\s*\??$")
+_IF_ASKED = re.compile(r"if\s+i\s+(?:asked|ask|said|say|wanted|want)\s+(?:you\s+)?(?:for\s+)?(?:it\s+)?(?:a\s+bit\s+)?"
+                       r"(?:more\s+|less\s+)?['\"“]?([\w -]+?)['\"”]?\s*,?\s+(?:what|which|how|where)\b")
+_CHANGED = re.compile(r"what\s+(?:exactly\s+)?(?:did|have)\s+you\s+(?:just\s+)?(?:change|do|done|changed)|what\s+changed|"
+                      r"why\s+did\s+you\s+(?:cut|boost|lower|raise|change)")
+_FREQ = re.compile(r"(\d+(?:\.\d+)?)\s*(k)?(?:hz)?\b")
+_TYPES = {"over-ear": "over-ear", "over ear": "over-ear", "in-ear": "in-ear", "in ear": "in-ear", "earbud": "earbud",
+          "earbuds": "earbud"}
+
+
+_DOMAIN = re.compile(r"\b(?:headphones?|earbuds?|earphones?|iems?|in-ears?|cans|buds|pairs?|models?|devices?|database|data|"
+                     r"measure\w*|track|song|mix|music|audio|sounds?|sounding|loud\w*|lufs|clip\w*|peaks?|eq|equali[sz]\w*|"
+                     r"frequenc\w*|hz|khz|db|bass|treble|mids?|highs|lows|vocals?|drums|stems?|tone|spectrum|change[ds]?|"
+                     r"cut|boost\w*)\b")
+
+
+def about_sound(request: str, brands: set[str] | frozenset[str] = frozenset()) -> bool:
+    """Whether a request is about sound, devices or the audio: a domain word, a brand of the store
+    (``brands``, lower case) or a sound word of the expert vocabulary. "what's the weather?" is not."""
+    text = normalise(request)
+    words = set(re.findall(r"[\w-]+", text))
+    return bool(_DOMAIN.search(text) or words & set(brands) or any(_is_word(w) for w in words if len(w) > 3))
+
+
+def is_question(request: str) -> bool:
+    """Whether a turn asks something rather than asking for a change (a render question is a change)."""
+    text = normalise(request)
+    return bool(_QUESTION.search(text)) and not _RENDERS.search(text)
+
+
+def _is_word(phrase: str) -> bool:
+    """Whether a phrase is a sound word of the expert vocabulary (else, in a comparison, a device)."""
+    return ExpertVocabulary.load().lookup(phrase.strip(" '\"“”")) is not None
+
+
+def _devices_question(text: str) -> a.QuestionCall | None:
+    m = _SAID_THEN_ASKED.search(text)
+    if m and not _TRACK_WORDS.fullmatch(m.group(1)):
+        return a.DescribeDevice(device=m.group(1), word=m.group(2) if _is_word(m.group(2)) else None)
+    m = _MORE_THAN.search(text)
+    if m:
+        first, second = (m.group(1), m.group(4))
+        return a.CompareDevices(a=first, b=second, band=m.group(3)) if m.group(2) == "more" else \
+            a.CompareDevices(a=second, b=first, band=m.group(3))
+    m = _ER_THAN.search(text)
+    if m and m.group(2) not in ("better", "louder", "quieter"):
+        return a.CompareDevices(a=m.group(1), b=m.group(3), band=m.group(2))
+    m = _WHICH_HAS.search(text)
+    if m:
+        return a.CompareDevices(a=m.group(3), b=m.group(4), band=m.group(2))
+    m = _DIFFER.search(text) or _DIFFERENCE.search(text)
+    if m and not (_is_word(m.group(1)) and _is_word(m.group(2))):
+        return a.CompareDevices(a=m.group(1), b=m.group(2))
+    m = _VS.search(text)
+    if m and not _CHANGED.search(text):
+        first, second = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return a.CompareDevices(a=first, b=second)
+    return None
+
+
+def _other_question(text: str) -> a.QuestionCall | None:
+    if _CHANGED.search(text):
+        f = _FREQ.search(text) if re.search(r"\bwhy\b", text) else None
+        return a.ExplainLast(frequency_hz=float(f.group(1)) * (1000 if f.group(2) else 1) if f else None)
+    m = _DIFFERENCE.search(text)
+    if m:
+        return a.PreviewWord(word=m.group(1), other=m.group(2))
+    m = _IF_ASKED.search(text)
+    if m:
+        return a.PreviewWord(word=m.group(1))
+    m = _WOULD_WORD.search(text)
+    if m:
+        return a.PreviewWord(word=m.group(1) or m.group(2))
+    m = _WHY_SOUNDS.search(text)
+    if m:
+        return a.AnalyzeTrack(word=m.group(1))
+    if _LOUD.search(text):
+        asked = [f for f, pattern in _FOCUS.items() if re.search(pattern, text)]
+        return a.AnalyzeTrack(focus=asked[0] if len(asked) == 1 else "all")
+    m = _RANK.search(text)
+    if m:
+        how = m.group(1)
+        by = "neutral" if "neutral" in how or "flat" in how else (m.group(2) or "bass")
+        return a.RankDevices(by=by, owned=True, most=how != "least")
+    m = _LIST.search(text)
+    if m:
+        word = m.group(1) or m.group(2)
+        kind = next((t for w, t in _TYPES.items() if w in text), None)
+        return a.ListDevices(brand=None if word in (None, "the", "all", "other", "my") or word in _TYPES else word,
+                             type=kind, owned=bool(re.search(r"\bmy\b", text)))
+    m = _DESCRIBE.search(text)
+    if m:
+        return a.DescribeDevice(device=next(g for g in m.groups() if g))
+    return None
+
+
+_FOCUS = {"clipping": r"\bclip", "peak": r"\bpeak", "loudness": r"\b(?:loud|lufs\b)"}
+
+
+_OF_THE_TWO = re.compile(r"which\s+(?:one\s+)?(?:of\s+(?:the|those|these)\s+(?:two|2)|of\s+(?:them|those|the\s+pair))\s+"
+                         r"(?:has|have|is|sounds?)\s+(?:the\s+)?(?:more|most)\s+(.+?)\s*\??$|"
+                         r"which\s+(?:one\s+)?(?:of\s+(?:the|those|these)\s+(?:two|2)|of\s+(?:them|those))\s+(?:is|sounds?)\s+(\w+er)\b")
+
+
+def rule_calls(request: str, answered: list[str] | tuple[str, ...] = ()) -> list[a.QuestionCall] | None:
+    """The tools the closed vocabulary reads in a question, or None (the LLM should read it).
+
+    ``answered``: the models the last answer named; "which of the two has more treble?" compares them.
+    """
+    text = normalise(request)
+    m = _OF_THE_TWO.search(text) if len(answered) >= 2 else None
+    if m:
+        return [a.CompareDevices(a=answered[0], b=answered[1], band=m.group(1) or m.group(2))]
+    call = _devices_question(text) or _other_question(text)
+    return [call] if call is not None else None
+
+
+_SYSTEM = ("You choose read-only tools that answer a question to an audio assistant, as JSON {\"calls\": [...]} with "
+           "1 to 3 calls. Tools: compare_devices(a, b, band) — how two headphones differ (band: bass, treble, mids … "
+           "or a sound word such as bright or warm, if asked, else null); describe_device(device, word) — what a "
+           "headphone sounds like (word: a sound word asked about, as in 'are they harsh?', else null); "
+           "list_devices(brand, type, owned) — which models are known (type: in-ear, earbud, over-ear or null; owned "
+           "true for 'my'); rank_devices(by, owned, most) — which device has the most/least of a band or sound word, "
+           "or by 'neutral'; analyze_track(word) — loudness, peaks, clipping, balance of the current track (word: a "
+           "sound word asked about, else null); preview_word(word, other) — what a tone word would do (other: a "
+           "second word to contrast, else null); explain_last(frequency_hz) — what the last result changed "
+           "(frequency_hz if a frequency is asked about, else null). Copy device names and words as the person "
+           "wrote them.")
+_EXAMPLES = [
+    ("is the Sony WH-1000XM5 bassier than the Bose QC45?",
+     {"calls": [{"tool": "compare_devices", "a": "Sony WH-1000XM5", "b": "Bose QC45", "band": "bass"}]}),
+    ("how do the AirPods Pro 2 sound?", {"calls": [{"tool": "describe_device", "device": "AirPods Pro 2", "word": None}]}),
+    ("my Koss Porta Pro sound thin to me. How do they measure?",
+     {"calls": [{"tool": "describe_device", "device": "Koss Porta Pro", "word": "thin"}]}),
+    ("how does the track measure, is it too loud?", {"calls": [{"tool": "analyze_track", "word": None, "focus": "all"}]}),
+    ("why does this sound so harsh?", {"calls": [{"tool": "analyze_track", "word": "harsh", "focus": "all"}]}),
+    ("what Sennheiser headphones do you have data for?",
+     {"calls": [{"tool": "list_devices", "brand": "Sennheiser", "type": None, "owned": False}]}),
+    ("tell me what you did to the 250 Hz region",
+     {"calls": [{"tool": "explain_last", "frequency_hz": 250}]}),
+]
+
+
+def _schema() -> dict:
+    return llm_json_schema(a.QuestionPlan)
+
+
+def _messages(request: str, answered: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    messages = [{"role": "system", "content": _SYSTEM}]
+    for text, plan in _EXAMPLES:
+        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": json.dumps(plan)}]
+    said = f"(My last answer was about: {', '.join(answered[:3])}.) {request}" if answered else request
+    return [*messages, {"role": "user", "content": said}]
+
+
+def llm_calls(request: str, llm: LLMBackend, notes: list[str], raw: list[str],
+              answered: list[str] | tuple[str, ...] = ()) -> list[a.QuestionCall] | None:
+    """The LLM's tool choice for a question (told which models the last answer named, for "the two", "them"):
+    validated, one repair attempt; None when it fails twice or the LLM is down."""
+    messages = _messages(request, answered)
+    for attempt in ("llm", "llm-repair"):
+        try:
+            reply = llm.complete_json(messages, _schema(), max_tokens=160)
+        except LLMError as exc:
+            notes.append(f"LLM unavailable for the tool choice: {exc}")
+            return None
+        raw.append(reply)
+        try:
+            return a.QuestionPlan.model_validate_json(reply).calls[:STEP_LIMIT]
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            notes.append(f"invalid tool call ({attempt}): {error['msg']} at {'.'.join(map(str, error['loc']))}")
+            messages = [*messages, {"role": "assistant", "content": reply[:400]},
+                        {"role": "user", "content": f"That is not a valid tool call ({error['msg']} at "
+                                                    f"{'.'.join(map(str, error['loc']))}). Answer the same question "
+                                                    f"again: {request!r}. Reply with JSON {{\"calls\": [...]}} "
+                                                    "using only the tools and arguments listed."}]
+    return None
+
+
+_MINE = r"(?:headphones|earbuds|earphones|iems|devices|pairs|ones|cans|buds)"
+_END = r"(?=\s*(?:,|\.|!|\?|$|\s+and\b|\s+please\b))"
+#: "whichever of my headphones has the most bass", "the pair I own with the least bass", "the one of mine that is
+#: closest to neutral": (most|least|closest to) + what.
+_WHICHEVER = re.compile(rf"(?:the\s+)?(?:(?:one|pair)\s+of\s+my\s+\w+|(?:one|pair)\s+of\s+mine|whichever\s+of\s+my\s+{_MINE}|"
+                        rf"(?:one|pair|{_MINE})\s+i\s+(?:own|have))\s+(?:that\s+)?(?:has|have|is|with)\s+(?:the\s+)?"
+                        rf"(?P<how>most|least|closest to)\s+(?P<what>[\w ]+?){_END}")
+#: "the brightest of my earphones", "my most neutral pair": a superlative.
+_SUPERLATIVE = re.compile(rf"(?:the\s+)?(?P<how>most|least)?\s*(?P<what>\w+?)(?:iest|est)?\s+(?:one\s+|pair\s+)?of\s+my\s+"
+                          rf"{_MINE}{_END}|\bmy\s+(?P<how2>most|least)\s+(?P<what2>\w+)\s+(?:pair|one|{_MINE}){_END}")
+
+
+def _superlative(m: re.Match) -> tuple[str, str] | None:
+    """(most|least, word) of a superlative phrase, or None when the word is not a sound word or band."""
+    how, word = (m.group("how") or m.group("how2") or "most"), (m.group("what") or m.group("what2"))
+    if word in ("flat", "neutral", "flatt"):
+        return how, "neutral"
+    whole = m.group(0)
+    for stem in (word, word + "y", word + "e"):  # bassi(est) → bassy, brigh(test)…
+        if stem in a.BAND_WORDS or ExpertVocabulary.load().lookup(stem) is not None:
+            return how, stem
+    return (how, "neutral") if "neutral" in whole else None
+
+
+def _ranked_by(text: str) -> tuple[re.Match, str, bool] | None:
+    """The multi-step phrase in a request: its match, what to rank by and whether the most of it is meant."""
+    m = _WHICHEVER.search(text)
+    if m is not None:
+        how, what = m.group("how"), m.group("what").strip()
+        return m, ("neutral" if how == "closest to" or "neutral" in what else what), how != "least"
+    for m in _SUPERLATIVE.finditer(text):
+        found = _superlative(m)
+        if found is not None:
+            return m, found[1], found[0] != "least"
+    return None
+
+
+def whichever(request: str, ctx: a.AskContext) -> tuple[str, a.Answer] | None:
+    """A multi-step request ("make it sound like whichever of my headphones has the most bass"): rank the
+    person's devices, then the request with the winner named in place; None when there is no such phrase."""
+    text = normalise(request)
+    found = _ranked_by(text)
+    if found is None:
+        return None
+    m, by, most = found
+    answer = a.run(a.RankDevices(by=by, owned=True, most=most), ctx)
+    best = answer.facts.get("best")
+    if best is None:
+        return None if "not_answerable" not in answer.facts else ("", answer)
+    return text[: m.start()] + best + text[m.end():], answer
