@@ -11,6 +11,7 @@ against the average of the shared real music, both normalised to their 100 Hz–
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from agent.runtime import Runtime
 from knowledge.expert import ExpertVocabulary
@@ -32,6 +34,9 @@ NOTABLE_DB = 1.5
 #: Two devices this close in a band (dB) sound about the same there.
 SAME_DB = 0.5
 #: Words for a question's band ("more bass" → bass).
+#: Words about the level of the whole track, not its tone ("is it too loud?").
+LOUDNESS_WORDS = frozenset({"loud", "louder", "quiet", "quieter", "loudness", "volume", "level", "soft", "dynamic",
+                            "dynamics", "dynamic range"})
 BAND_WORDS = {"sub": "sub_bass", "sub bass": "sub_bass", "bass": "bass", "low end": "bass", "lows": "bass",
               "low mids": "low_mid", "low mid": "low_mid", "mids": "mid", "midrange": "mid", "mid": "mid",
               "presence": "presence", "treble": "brilliance", "highs": "brilliance", "high end": "brilliance",
@@ -93,6 +98,9 @@ class RankDevices(_Args):
     by: str = Field(description="a band (bass, treble …), a sound word (bright, warm …) or 'neutral'")
     owned: bool = True
     most: bool = True
+    among: SkipJsonSchema[list[str]] = []  # rank only these (the models the last answer named); not in the LLM's schema
+    brand: SkipJsonSchema[str | None] = None  # rank one brand's models ("which Sennheiser is brightest?")
+    type: SkipJsonSchema[Literal["in-ear", "earbud", "over-ear"] | None] = None
 
 
 class AnalyzeTrack(_Args):
@@ -101,6 +109,13 @@ class AnalyzeTrack(_Args):
     tool: Literal["analyze_track"] = "analyze_track"
     word: str | None = Field(default=None, description="a sound word the question asks about ('why muddy?')")
     focus: Literal["all", "loudness", "clipping", "peak"] = "all"
+
+    @model_validator(mode="after")
+    def _loudness_is_no_tone_word(self):
+        """"is it too loud?" asks for the loudness, not for the region of a tone word "loud"."""
+        if (self.word or "").lower().strip() in LOUDNESS_WORDS:
+            self.word, self.focus = None, "loudness"
+        return self
 
 
 class PreviewWord(_Args):
@@ -132,13 +147,15 @@ class QuestionPlan(BaseModel):
 class Answer:
     """What a question tool found: ``short`` (one sentence, first in the reply), ``details`` (numbers and
     sources), ``facts`` (the data, for the trace), ``plot`` (draws a PNG at a path, or None), ``devices`` (the
-    models the answer points at, the one a follow-up "those" means first)."""
+    models the answer points at, the one a follow-up "those" means first), ``suggest`` (a request the answer
+    proposes)."""
 
     short: str
     details: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
     plot: Callable[[Path], object] | None = None
     devices: list[str] = field(default_factory=list)
+    suggest: str | None = None  # the request the answer suggests ("less bright"): what "fix it" then does
 
 
 class NotAnswerable(Exception):
@@ -155,6 +172,7 @@ class AskContext:
     last_steps: list[str] = field(default_factory=list)
     last_summary: str | None = None
     last_curves: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    request: str = ""  # the question as asked ("which has more …?" is answered with a name, not Yes/No)
 
 
 # -------------------------------------------------------------------------------------- devices
@@ -209,6 +227,13 @@ def shape_words(means: dict[str, float]) -> list[str]:
     return words or ["mildly coloured"]
 
 
+#: What each shape word of :func:`shape_words` requires, for answers that use it.
+SHAPE_RULES = {"V-shaped": "bass ≥ +3 dB, treble ≥ +1.5 dB and the mids 3 dB below the bass",
+               "close to neutral": "every band below 10 kHz within ±1.5 dB of the target",
+               "bass-heavy": "bass ≥ +3 dB and no treble band below −3 dB",
+               "mid-forward": "the mids ≥ +2 dB and above both bass and treble"}
+
+
 def _deviations(means: dict[str, float]) -> str:
     notable = [f"{band_label(b)} {v:+.1f} dB" for b, v in means.items() if abs(v) >= NOTABLE_DB]
     return ", ".join(notable) or "every band within ±1.5 dB"
@@ -232,19 +257,60 @@ def _asked_region(word: str | None) -> tuple[str, tuple[float, float], int] | No
         (term.main.low_hz, term.main.high_hz), term.main.sign
 
 
+#: How people ask about closeness to the target ("which is more neutral?", "is it flatter?").
+NEUTRAL_WORDS = frozenset({"neutral", "flat", "flatter", "more neutral", "closer to neutral", "neutrality",
+                           "most neutral", "closest to neutral"})
+
+
+def _form(request: str) -> str:
+    """How a comparison was asked: "which" (answer with a name), "plain" ("what about treble?", "compare …":
+    no verdict) or "yes_no" ("do the A have more bass than the B?", the default)."""
+    if re.search(r"\bwhich\s+(?:one\s+|pair\s+)?(?:of\s+\w+\s+)?(?:has|have|is|are|sounds?)\b", request, re.I):
+        return "which"
+    return "plain" if re.match(r"\s*(?:(?:what|how)\s+about|and\b|compare|how\s+(?:do|does))", request, re.I) else "yes_no"
+
+
+def _closer_to_neutral(a: Shape, b: Shape, request: str) -> tuple[str, list[str]]:
+    """Which of two devices is closer to its target (RMS over the bands below 10 kHz): the short answer and
+    the devices, closer first. Yes/No when asked "is A more neutral than B?", a name when asked "which …"."""
+    ra, rb = _neutral_rms(a), _neutral_rms(b)
+    leader = [a.name, b.name] if ra <= rb else [b.name, a.name]
+    said = (f"the {leader[0]} are closer to neutral: {min(ra, rb):.1f} dB RMS from their target against "
+            f"{max(ra, rb):.1f} dB for the {leader[1]}.")
+    if abs(ra - rb) < SAME_DB:
+        return f"About the same: {said}", leader
+    form = _form(request)
+    return (f"{'Yes' if ra < rb else 'No'}: {said}" if form == "yes_no" else said[0].upper() + said[1:]), leader
+
+
+def _more_in_region(a: Shape, b: Shape, asked: tuple[str, tuple[float, float], int], request: str) -> tuple[str, list[str]]:
+    """Which of two devices has more of the asked region against its target: the short answer (Yes/No, or a
+    name when asked "which …"; about the same within SAME_DB) and the devices, the one with more first."""
+    what, (lo, hi), sign = asked
+    inside = (FR_GRID_HZ >= lo) & (FR_GRID_HZ < hi)
+    level_a, level_b = float(np.mean(a.curve[inside])), float(np.mean(b.curve[inside]))
+    d = level_a - level_b
+    leader = [a.name, b.name] if sign * d >= 0 else [b.name, a.name]
+    form = _form(request)
+    if abs(d) >= SAME_DB and form != "yes_no":  # "which has more …?", "what about treble?": the one with more first
+        a, b, level_a, level_b, d = (a, b, level_a, level_b, d) if sign * d >= 0 else (b, a, level_b, level_a, -d)
+    said = (f"relative to their targets the {a.name} have {abs(d):.1f} dB {'more' if d > 0 else 'less'} {what} than "
+            f"the {b.name} ({level_a:+.1f} dB vs {level_b:+.1f} dB).")
+    verdict = "About the same" if abs(d) < SAME_DB else "Yes" if sign * d > 0 else "No"
+    if form == "yes_no" or abs(d) < SAME_DB:
+        return f"{verdict}: {said}", leader
+    return said[0].upper() + said[1:], leader  # "which …?", "what about …?": the one with more, named first
+
+
 def compare(args: CompareDevices, ctx: AskContext) -> Answer:
     a, b = shape(ctx.rt, resolve(ctx, args.a)), shape(ctx.rt, resolve(ctx, args.b))
     diff = {k: a.means[k] - b.means[k] for k in BANDS}
-    asked = _asked_region(args.band)
-    if asked is not None:
-        what, (lo, hi), sign = asked
-        inside = (FR_GRID_HZ >= lo) & (FR_GRID_HZ < hi)
-        level_a, level_b = float(np.mean(a.curve[inside])), float(np.mean(b.curve[inside]))
-        d = level_a - level_b
-        verdict = "About the same" if abs(d) < SAME_DB else ("Yes" if sign * d > 0 else "No")
-        short = (f"{verdict}: relative to their targets the {a.name} have {abs(d):.1f} dB {'more' if d > 0 else 'less'} "
-                 f"{what} than the {b.name} ({level_a:+.1f} dB vs {level_b:+.1f} dB).")
-        leader = [a.name, b.name] if sign * d >= 0 else [b.name, a.name]
+    neutral = (args.band or "").lower().strip() in NEUTRAL_WORDS
+    asked = None if neutral else _asked_region(args.band)
+    if neutral:
+        short, leader = _closer_to_neutral(a, b, ctx.request)
+    elif asked is not None:
+        short, leader = _more_in_region(a, b, asked, ctx.request)
     else:
         big = max(BANDS, key=lambda k: abs(diff[k]))
         short = (f"The biggest difference is in the {band_label(big)}: the {a.name} are {diff[big]:+.1f} dB against "
@@ -265,17 +331,36 @@ def compare(args: CompareDevices, ctx: AskContext) -> Answer:
                   plot, devices=leader)
 
 
+#: Words of :func:`shape_words` a person asks about ("is it V-shaped?"): the word as asked → as described.
+SHAPE_ASKED = {"v-shaped": "V-shaped", "v shaped": "V-shaped", "v-shape": "V-shaped", "neutral": "close to neutral",
+               "flat": "close to neutral", "bass-heavy": "bass-heavy", "mid-forward": "mid-forward"}
+
+
+def _word_verdict(s: Shape, words: list[str], word: str | None, request: str = "") -> str | None:
+    """The short answer to "are they X?": by the word's region (Yes ≥ NOTABLE_DB toward it, Slightly ≥
+    SAME_DB, else No), or by the shape words ("V-shaped", "neutral"); no verdict when asked "how X are
+    they?"; None when the word is neither."""
+    overall = f"{' and '.join(words)}: {_deviations(s.means)}"
+    how = bool(re.match(r"\s*(?:how|can you tell me how)\b", request, re.I))
+    label = SHAPE_ASKED.get((word or "").lower().strip())
+    if label is not None:
+        said = f"against the {s.target} target the {s.name} sound {overall}. (\"{label}\" here: {SHAPE_RULES[label]}.)"
+        return said[0].upper() + said[1:] if how else f"{'Yes' if label in words else 'No'} — {said}"
+    asked = _asked_region(word)
+    if asked is None:
+        return None
+    level = _level(s, asked[1])
+    toward = asked[2] * level
+    verdict = "Yes" if toward >= NOTABLE_DB else "Slightly" if toward >= SAME_DB else "No"
+    said = f"the {s.name} have {level:+.1f} dB {asked[0]} against the {s.target} target. Overall they sound {overall}."
+    return said[0].upper() + said[1:] if how else f"{verdict} — \"{word}\": {said}"
+
+
 def describe_device(args: DescribeDevice, ctx: AskContext) -> Answer:
     s = shape(ctx.rt, resolve(ctx, args.device))
     words = shape_words(s.means)
-    short = f"The {s.name} sound {' and '.join(words)} against the {s.target} target: {_deviations(s.means)}."
-    asked = _asked_region(args.word)
-    if asked is not None:
-        level = _level(s, asked[1])
-        toward = asked[2] * level
-        verdict = "Yes" if toward >= NOTABLE_DB else "Slightly" if toward >= SAME_DB else "No"
-        short = (f"{verdict} — \"{args.word}\": the {s.name} have {level:+.1f} dB {asked[0]} against the {s.target} "
-                 f"target. Overall they sound {' and '.join(words)}: {_deviations(s.means)}.")
+    short = _word_verdict(s, words, args.word, ctx.request) or \
+        f"The {s.name} sound {' and '.join(words)} against the {s.target} target: {_deviations(s.means)}."
     lowest = float(FR_GRID_HZ[np.argmin(np.where(FR_GRID_HZ < 16000, s.curve, np.inf))])
     details = [f"Deepest dip below 16 kHz at {lowest:.0f} Hz ({s.curve[np.argmin(np.where(FR_GRID_HZ < 16000, s.curve, np.inf))]:+.1f} dB).",
                f"Source: {_source(s)}. Say \"make it sound like the {s.name}\" to hear it."]
@@ -302,7 +387,9 @@ def _matching(ctx: AskContext, brand: str | None, type_: str | None, owned: bool
 
 def list_devices(args: ListDevices, ctx: AskContext) -> Answer:
     names = _matching(ctx, args.brand, args.type, args.owned)
-    what = " ".join(w for w in ((args.brand or "").title() or None, args.type, "models") if w)
+    brand = (args.brand or "").strip()
+    brand = names[0][:len(brand)] if names and brand else brand.title()  # as the store spells it: "AKG", "KZ"
+    what = " ".join(w for w in (brand or None, args.type, "models" if len(names) != 1 else "model") if w)
     if args.owned:
         what = f"your {what}"
     if not names:
@@ -310,7 +397,7 @@ def list_devices(args: ListDevices, ctx: AskContext) -> Answer:
                             " Register yours with `sense devices own NAME` or ⭐ in the web UI."))
     short = f"I know {len(names)} {what}: " + ", ".join(names) + "."
     details = [", ".join(f"{n} ({ctx.rt.store.device_type(n)}; {'+'.join(ctx.rt.store.sources(n))})" for n in names)]
-    return Answer(short, details, {"devices": names, "count": len(names)})
+    return Answer(short, details, {"devices": names, "count": len(names)}, devices=names)
 
 
 def _level(s: Shape, band: tuple[float, float]) -> float:
@@ -329,7 +416,7 @@ def rank_devices(args: RankDevices, ctx: AskContext) -> Answer:
     if asked is None and by not in ("neutral", "flat"):
         raise NotAnswerable(f"I can rank devices by a band (bass, treble, mids …), a sound word (bright, warm …) or "
                             f"by closeness to neutral, not by \"{by}\".")
-    names = _matching(ctx, None, None, args.owned)
+    names = [n for n in args.among if n in ctx.rt.store.devices()] or _matching(ctx, args.brand, args.type, args.owned)
     if len(names) < 2:
         raise NotAnswerable("You need at least two devices in your profile for that: add them with "
                             "`sense devices own NAME` or ⭐ in the web UI." if args.owned else "I need at least two devices.")
@@ -357,6 +444,9 @@ def rank_devices(args: RankDevices, ctx: AskContext) -> Answer:
 #: whole pieces of at least REFERENCE_MIN_S (not loops), their median.
 REFERENCE_GLOBS = ("*.ogg", "nc/*.ogg")
 REFERENCE_MIN_S = 30.0
+#: Playback loudness of the big streaming services (Spotify's default normalisation and YouTube's: −14 LUFS
+#: integrated; Apple Music −16): "is it too loud?" is answered against it.
+STREAMING_LUFS = -14.0
 
 
 def _normalised_spectrum(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -410,8 +500,17 @@ def analyze_track(args: AnalyzeTrack, ctx: AskContext) -> Answer:
                  f"No, it doesn't clip: no samples at full scale; true peak {peak:.1f} dBTP, {lufs:.1f} LUFS.")
     elif args.focus == "peak":
         short = f"Its true peak is {peak:.1f} dBTP ({'above' if peak > -1 else 'at or below'} the usual −1 dBTP ceiling); {clip_text}."
+    elif args.focus == "loudness":
+        short = (f"It measures {lufs:.1f} LUFS integrated: {abs(lufs - STREAMING_LUFS):.1f} dB "
+                 f"{'louder' if lufs > STREAMING_LUFS else 'quieter'} than the {STREAMING_LUFS:.0f} LUFS that Spotify and "
+                 f"YouTube normalise playback to; loudness range {lra:.1f} LU, true peak {peak:.1f} dBTP; {clip_text}.")
+    fix = None
     if args.word:
-        short = _why(args.word, balance, ctx) + " " + short
+        try:
+            why, fix = _why(args.word, balance, ctx)
+        except NotAnswerable as unknown:  # the measurements still answer; the word is named as unknown
+            why = str(unknown).split(" Try ")[0]
+        short = why + " " + short
     details = ["Against typical music (the shared real tracks, 1/3-octave, level-matched): "
                + ", ".join(f"{band_label(b)} {means[b]:+.1f} dB" for b in BANDS) + f"; the {band_label(loudest)} stands out most.",
                "Measured with ITU-R BS.1770-4 loudness (pyloudnorm's K-weighting), EBU Tech 3342 loudness range, "
@@ -425,29 +524,62 @@ def analyze_track(args: AnalyzeTrack, ctx: AskContext) -> Answer:
 
     facts = {"lufs": round(lufs, 2), "loudness_range_lu": round(lra, 2), "true_peak_dbtp": round(peak, 2),
              "clipping_runs": clips, "balance_db": {k: round(v, 2) for k, v in means.items()}}
-    return Answer(short, details, facts, plot)
+    return Answer(short, details, facts, plot, suggest=fix)
 
 
-def _why(word: str, balance: np.ndarray, ctx: AskContext) -> str:
-    """"why does it sound muddy?": how the track stands in the word's region against typical music."""
+#: An embedding guess below this cosine is no sound word for an answer ("favourite" → "delicious").
+ANSWER_MIN_SCORE = 0.8
+
+
+def known_word(rt: Runtime, word: str):
+    """The meaning of a sound word an answer may use (``knowledge.words.WordMeaning``). Raises NotAnswerable
+    when the vocabulary only guesses it by embedding below ANSWER_MIN_SCORE."""
+    meaning = rt.words.lookup(word)
+    if meaning.via == "embedding" and meaning.score < ANSWER_MIN_SCORE:
+        raise NotAnswerable(f"I don't know \"{word}\" as a sound word (the nearest I know, \"{meaning.word}\", is "
+                            "only a guess). Try one like warm, bright, muddy, harsh, boomy, airy.")
+    return meaning
+
+
+def _why(word: str, balance: np.ndarray, ctx: AskContext) -> tuple[str, str | None]:
+    """"why does it sound muddy?": how the track stands in the word's region against typical music, and the
+    request that would change it (None when the region does not stand out)."""
     from knowledge.words import region_level_db
 
-    meaning = ctx.rt.words.lookup(word)
+    meaning = known_word(ctx.rt, word)
     level = region_level_db(balance, meaning.main)
     toward = level * meaning.main.sign
     verdict = ("that is where it comes from" if toward >= 1.0 else
                "so it is not the track's balance alone: the room, the speakers or the arrangement may add to it")
+    fix = f"less {meaning.word}" if toward >= 1.0 else None
+    offer = f" Say \"{fix}\" (or \"fix it\") to change it." if fix else ""
     return (f"The {meaning.main.label()} region, where \"{meaning.word}\" lives, is {level:+.1f} dB against typical "
-            f"music here — {verdict}. Say \"less {meaning.word}\" to change it.")
+            f"music here — {verdict}.{offer}"), fix
 
 
 # ----------------------------------------------------------------------------------------- words
 
-def _word_curve(rt: Runtime, word: str):
+#: The amounts a preview shows: the words people use and the multiple of the default move (3 dB) they mean.
+PREVIEW_AMOUNTS = {"a little": 0.5, "the default": 1.0, "a lot": 2.0}
+
+
+def _word_curve(rt: Runtime, word: str, amount: float = 1.0, direction: str = "more"):
     from tools.eq import frequency_response_db
 
-    meaning = rt.words.lookup(word)
-    return meaning, frequency_response_db(rt.words.filters(meaning, "more", 1.0), FR_GRID_HZ, 48000)
+    meaning = known_word(rt, word)
+    return meaning, frequency_response_db(rt.words.filters(meaning, direction, amount), FR_GRID_HZ, 48000)
+
+
+def _variants(rt: Runtime, word: str, direction: str) -> tuple[str, dict[str, np.ndarray]]:
+    """A word's variants: ``direction`` ("more"/"less") at each amount of PREVIEW_AMOUNTS, as a sentence
+    with each EQ's largest gain, and the curves."""
+    from knowledge.words import TARGET_DB
+
+    curves = {f"{direction} {word}, {label}": _word_curve(rt, word, amount, direction)[1]
+              for label, amount in PREVIEW_AMOUNTS.items()}
+    said = ", ".join(f"{label} {TARGET_DB * amount:.1f} dB (EQ peak {float(np.max(np.abs(c))):.1f} dB)"
+                     for (label, amount), c in zip(PREVIEW_AMOUNTS.items(), curves.values()))
+    return f"Amounts for \"{direction} {word}\" (the region's move): {said}; any filter capped at ±12 dB.", curves
 
 
 def _word_sentence(meaning, curve: np.ndarray) -> str:
@@ -460,8 +592,13 @@ def preview_word(args: PreviewWord, ctx: AskContext) -> Answer:
     meaning, curve = _word_curve(ctx.rt, args.word)
     curves = {f"more {meaning.word}": curve}
     short = _word_sentence(meaning, curve)
-    details = [f"Source: {meaning.why}."]
-    facts = {"word": meaning.word, "region": meaning.main.label(), "source": meaning.source}
+    direction = "less" if re.search(r"\bless\b", ctx.request) else "more"
+    variants, amount_curves = _variants(ctx.rt, meaning.word, direction)
+    if not args.other:
+        curves = amount_curves
+    details = [f"Source: {meaning.why}.", variants]
+    facts = {"word": meaning.word, "region": meaning.main.label(), "source": meaning.source,
+             "eq_peak_db": {k.rsplit(", ", 1)[1]: round(float(np.max(np.abs(c))), 2) for k, c in amount_curves.items()}}
     if args.other:
         other, other_curve = _word_curve(ctx.rt, args.other)
         curves[f"more {other.word}"] = other_curve
@@ -469,13 +606,14 @@ def preview_word(args: PreviewWord, ctx: AskContext) -> Answer:
                  + short + " " + _word_sentence(other, other_curve))
         details.append(f"Source for \"{other.word}\": {other.why}.")
         facts["other"] = {"word": other.word, "region": other.main.label(), "source": other.source}
-    details.append(f"Say \"{'more' if meaning.main.sign > 0 else 'less'} {meaning.word}\" to apply it.")
+    details.append(f"Say \"{direction} {meaning.word}\" to apply it.")
 
     def plot(path: Path):
         from tools.plot import plot_curves
 
-        return plot_curves(path, frequency_hz=FR_GRID_HZ, curves=curves, title="What the word would do (default amount)",
-                           ylabel="gain (dB)")
+        title = "What the words would do (default amount)" if args.other else \
+            f"What \"{direction} {meaning.word}\" would do, by amount"
+        return plot_curves(path, frequency_hz=FR_GRID_HZ, curves=curves, title=title, ylabel="gain (dB)")
 
     return Answer(short, details, facts, plot)
 

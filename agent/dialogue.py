@@ -108,6 +108,7 @@ class Conversation(BaseModel):
         pending: a clarifying question waiting for its answer.
         last: the last processed result.
         answered: the models the last answer pointed at (best first): what "make it sound like those" means.
+        suggested: the request the last answer proposed ("less bright"): what "fix it" then does.
         turns: turns so far.
     """
 
@@ -117,12 +118,13 @@ class Conversation(BaseModel):
     pending: PendingQuestion | None = None
     last: LastResult | None = None
     answered: list[str] = Field(default_factory=list)
+    suggested: str | None = None
     turns: int = 0
 
     def applied(self, settings: Settings | None) -> Conversation:
         """The conversation after new settings were applied (the old ones go on the undo stack)."""
         return self.model_copy(update={"settings": settings, "undo": [*self.undo, self.settings], "redo": [],
-                                       "pending": None, "answered": []})
+                                       "pending": None, "answered": [], "suggested": None})
 
 
 @dataclass

@@ -57,6 +57,7 @@ class Understood(BaseModel):
     llm: str | None = None
     seconds: float = 0.0
     calls: list[QuestionCall] = []
+    told: list[str] = []  # sentences the reply carries after its lead (a multi-step request's ranking)
 
 
 class Processed(BaseModel):
@@ -161,7 +162,7 @@ def ask_context(deps: Deps, turn: TurnRequest, conv: Conversation) -> answers.As
     curves = [(label, np.interp(np.log(FR_GRID_HZ), np.log(dialogue.THIRD_OCTAVES_HZ), values))
               for label, values in (last.stages.items() if last else [])]
     return answers.AskContext(deps.rt, turn.user, turn.input_path, last.steps if last else [],
-                              last.summary if last else None, curves)
+                              last.summary if last else None, curves, turn.request)
 
 
 def _understood(turn: TurnRequest, deps: Deps, conv: Conversation, llm: str | None) -> Understood:
@@ -173,8 +174,10 @@ def _understood(turn: TurnRequest, deps: Deps, conv: Conversation, llm: str | No
         if calls:
             return Understood(intent=Intent(action="question"), path="fast", calls=calls, llm=llm,
                               notes=["a question the closed vocabulary reads: " + ", ".join(c.tool for c in calls)])
-    request, notes = turn.request, []
-    multi = None if asking else questions.whichever(turn.request, ask_context(deps, turn, conv))
+    request, notes = questions.follow_answer(turn.request, conv.answered, conv.suggested), []
+    if request != turn.request:
+        notes.append(f"read as \"{request}\": from my last answer")
+    multi = None if asking else questions.whichever(request, ask_context(deps, turn, conv))
     if multi is not None and multi[0]:
         request = multi[0]
         notes = [f"step 1: rank_devices → {multi[1].short}", f"step 2: \"{request}\""]
@@ -185,7 +188,7 @@ def _understood(turn: TurnRequest, deps: Deps, conv: Conversation, llm: str | No
         notes.append("a question the closed vocabulary cannot read: the LLM chooses its tools")
         intent = intent.model_copy(update={"action": "question"})
     return Understood(intent=intent, path=found.path, notes=[*notes, *found.notes], raw=found.raw, llm=llm,
-                      seconds=round(found.seconds, 3))
+                      seconds=round(found.seconds, 3), told=[multi[1].short] if multi is not None and multi[0] else [])
 
 
 def route_after_understand(state: SenseState) -> str:
@@ -211,8 +214,9 @@ def ask_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     trace = reasoning.answer_trace(state, reply, asked, [*u.notes, *notes], [*u.raw, *raw], timings)
     outputs = _answer_files(deps, turn, next((ans.plot for _, ans in found if ans.plot), None), trace) if found else {}
     pointed = next((ans.devices for _, ans in reversed(found) if ans.devices), [])
+    suggested = next((ans.suggest for _, ans in reversed(found) if ans.suggest), None)
     return {"status": "answer", "reply": reply, "asked": asked, "notes": notes,
-            "conversation": conv.model_copy(update={"answered": pointed}),
+            "conversation": conv.model_copy(update={"answered": pointed, "suggested": suggested}),
             "processed": Processed(outputs=outputs) if outputs else None, "timings_s": timings}
 
 
@@ -294,7 +298,8 @@ def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
         return {"conversation": conv, "timings_s": _timed(state, "respond", start)}
     deps, turn, processed = runtime.context, state["turn"], state["processed"]
     ex, settings = deps.workspace.executions[turn.turn_id], conv.settings
-    reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks)
+    reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks,
+                              state["understood"].told)
     source = deps.workspace.load(turn.input_path)
     deps.sink.write_plot(processed.outputs, lambda path: _plot(path, ex, source, turn.request))
     request = turn.request if state["understood"].intent.action != "follow_up" else f"{settings.request} → {turn.request}"

@@ -47,9 +47,11 @@ def details(settings: Settings, plan: list[ToolCall], ex: Execution, measurement
     return lines
 
 
-def explain(settings: Settings, plan: list[ToolCall], ex: Execution, measurements: dict, checks: list[dict]) -> str:
-    """The reply of a processed turn: the lead sentence, then the details, one per line."""
-    return "\n".join([lead(settings, measurements), *details(settings, plan, ex, measurements, checks)])
+def explain(settings: Settings, plan: list[ToolCall], ex: Execution, measurements: dict, checks: list[dict],
+            told: list[str] | tuple[str, ...] = ()) -> str:
+    """The reply of a processed turn: the lead sentence, what an earlier step found (``told``: a multi-step
+    request's ranking), then the details, one per line."""
+    return "\n".join([lead(settings, measurements), *told, *details(settings, plan, ex, measurements, checks)])
 
 
 def _devices(settings: Settings, plan: list[ToolCall]) -> list[dict]:

@@ -32,6 +32,11 @@ from tools.loudness import integrated_lufs, true_peak_dbtp
     ("why does it sound muddy?", "analyze_track"),
     ("what would 'warmer' do?", "preview_word"), ("what's the difference between boomy and muddy?", "preview_word"),
     ("what exactly did you change?", "explain_last"), ("why did you cut 3 kHz?", "explain_last"),
+    ("what would 'less sibilant' change?", "preview_word"), ("is the Sennheiser IE 900 V-shaped?", "describe_device"),
+    ("how bassy are the Sony WH-1000XM5?", "describe_device"), ("is the mix muddy?", "analyze_track"),
+    ("do the Samsung Galaxy Buds Pro sound harsh?", "describe_device"), ("how dynamic is this track?", "analyze_track"),
+    ("what does the Bose QuietComfort 45 frequency response look like?", "describe_device"),
+    ("what exactly changed?", "explain_last"), ("why does this mix sound so thin?", "analyze_track"),
 ])
 def test_the_closed_vocabulary_reads_common_questions(text, tool):
     assert questions.is_question(text)
@@ -107,6 +112,9 @@ def test_whichever_of_my_headphones_ranks_then_processes(rt_rules, excerpt, tmp_
                    user=user, output_path=tmp_path / "m.wav")
     assert out.status == "processed" and out.device == best
     assert any("rank_devices" in note for note in out.understood.notes)
+    ranking = out.reply.split("\n")[1]  # the reply says what the first step found, with its number
+    level = _deviation(rt_rules, best, "bass")
+    assert best in ranking and f"{level:+.1f} dB" in ranking, ranking
 
 
 class ScriptedTools:
@@ -164,3 +172,134 @@ def test_the_real_planner_repairs_malformed_tool_output(rt_llm, excerpt):
     rt = Runtime(rt_llm.store, rt_llm.devices, rt_llm.prior, rt_llm.prefs, FirstBroken())
     calls = questions.llm_calls("what do the Sony WH-1000XM5 sound like?", rt.llm, notes := [], [])
     assert calls and calls[0].tool in ("describe_device", "compare_devices") and "invalid tool call" in notes[0]
+
+
+def test_a_device_the_question_never_names_is_dropped(rt_rules, excerpt):
+    """The LLM invents a second model to compare with: the question is answered about the one it names."""
+    invented = json.dumps({"calls": [{"tool": "compare_devices", "a": "Sony WH-1000XM5", "b": "Bose QuietComfort 45",
+                                      "band": "bass"}]})
+    out = run_turn(_engine(rt_rules, [invented]), "hmm, the sony wh-1000xm5s, lots of low end on those or not?", excerpt)
+    assert out.status == "answer" and [c["tool"] for c in out.asked] == ["describe_device"]
+    assert "Bose" not in out.reply and "Sony WH-1000XM5" in out.summary
+    level = _deviation(rt_rules, "Sony WH-1000XM5", "bass")
+    assert f"{level:+.1f} dB" in out.summary
+
+
+@pytest.mark.parametrize("name, asked", [("Bose QuietComfort 45", "do the airpods max have more bass than the qc45?"),
+                                         ("Bose Noise Cancelling Headphones 700", "are the xm4s bassier than the 700s?"),
+                                         ("Sony WF-1000XM4", "the second one?")])
+def test_devices_named_by_alias_plural_or_the_last_answer_are_grounded(name, asked):
+    assert questions.device_grounded(name, asked, answered=["Sony WF-1000XM4", "Sony WF-1000XM5"])
+    assert not questions.device_grounded("Bose QuietComfort 45", "how bassy are the sony wh-1000xm5?")
+
+
+def test_a_shape_word_gets_a_verdict_by_its_stated_rule(engine, excerpt):
+    """"is X V-shaped?" answers Yes exactly when the shape words say V-shaped, and states the rule."""
+    for name in ("Sennheiser IE 900", "Sony WH-1000XM4"):
+        out = run_turn(engine, f"is the {name} V-shaped?", excerpt)
+        shape = answers.shape(engine.rt, name)
+        expected = "Yes" if "V-shaped" in answers.shape_words(shape.means) else "No"
+        assert out.summary.startswith(expected) and answers.SHAPE_RULES["V-shaped"] in out.summary
+
+
+def test_one_model_is_one_model(engine, excerpt):
+    out = run_turn(engine, "which Shure models do you know?", excerpt)
+    count = out.asked[0]["facts"]["count"]
+    assert out.summary.startswith(f"I know {count} Shure {'model' if count == 1 else 'models'}:"), out.summary
+
+
+def test_which_has_more_is_answered_with_a_name(engine, excerpt):
+    out = run_turn(engine, "which has more sub-bass, the Jabra Elite 85t or the Jabra Elite 75t?", excerpt)
+    lead = max(("Jabra Elite 85t", "Jabra Elite 75t"), key=lambda n: _deviation(engine.rt, n, "sub_bass"))
+    assert out.summary.startswith(f"Relative to their targets the {lead} have"), out.summary
+    yes_no = run_turn(engine, "do the Jabra Elite 85t have more sub-bass than the Jabra Elite 75t?", excerpt)
+    assert yes_no.summary.split(":")[0] in ("Yes", "No", "About the same")
+
+
+def _neutral(rt, name):
+    return float(np.sqrt(np.mean([_deviation(rt, name, b) ** 2 for b in BANDS_HZ if b != "air"])))
+
+
+def test_which_is_closer_to_neutral_of_two(engine, excerpt):
+    out = run_turn(engine, "which is closer to neutral, the Sony WF-1000XM5 or the Sony WF-1000XM4?", excerpt)
+    closer = min(("Sony WF-1000XM5", "Sony WF-1000XM4"), key=lambda n: _neutral(engine.rt, n))
+    assert out.summary.startswith(f"The {closer} are closer to neutral: {_neutral(engine.rt, closer):.1f} dB RMS")
+
+
+def test_follow_ups_ask_about_the_models_the_last_answer_named(engine, excerpt, tmp_path):
+    """"which of those has the most bass?" ranks the listed models only; "what about treble?" compares the same
+    two; "use that one" renders the one the answer named first."""
+    thread = uuid.uuid4().hex
+    listed = run_turn(engine, "which Samsung earbuds do you know?", excerpt, thread=thread).asked[0]["facts"]["devices"]
+    out = run_turn(engine, "which of those has the most bass?", excerpt, thread=thread)
+    assert out.asked[0]["tool"] == "rank_devices"
+    assert out.asked[0]["facts"]["best"] == max(listed, key=lambda n: _deviation(engine.rt, n, "bass"))
+    thread = uuid.uuid4().hex
+    run_turn(engine, "does the AKG K371 have less bass than the Beyerdynamic DT 770?", excerpt, thread=thread)
+    out = run_turn(engine, "what about treble?", excerpt, thread=thread)
+    assert out.asked[0]["tool"] == "compare_devices" and out.asked[0]["args"]["band"] == "treble"
+    assert {out.asked[0]["facts"]["a"], out.asked[0]["facts"]["b"]} == {"AKG K371", "Beyerdynamic DT 770 250 Ohm"}
+    more = max(("AKG K371", "Beyerdynamic DT 770 250 Ohm"), key=lambda n: _deviation(engine.rt, n, "brilliance"))
+    assert out.summary.startswith(f"Relative to their targets the {more} have")
+    out = run_turn(engine, "use that one", excerpt, thread=thread, output_path=tmp_path / "u.wav")
+    assert out.status == "processed" and out.device == more
+
+
+def test_fix_it_applies_what_the_answer_proposed(engine, excerpt, tmp_path):
+    thread = uuid.uuid4().hex
+    asked = run_turn(engine, "is this track too bright?", excerpt, thread=thread)
+    assert asked.status == "answer" and asked.asked[0]["tool"] == "analyze_track"
+    out = run_turn(engine, "then fix it", excerpt, thread=thread, output_path=tmp_path / "f.wav")
+    if '"less bright"' in asked.summary:
+        assert out.status == "processed" and out.measurements["band_energy_change_db"]["brilliance"] < -1
+    else:  # the region did not stand out: nothing was proposed, nothing is processed
+        assert out.status != "processed"
+
+
+def test_too_loud_is_answered_against_streaming_loudness(engine, excerpt):
+    import soundfile as sf
+
+    out = run_turn(engine, "is this mastered too loud?", excerpt)
+    samples, rate = sf.read(excerpt, dtype="float32", always_2d=True)
+    lufs = integrated_lufs(samples.T, rate)
+    assert out.asked[0]["args"]["focus"] == "loudness"
+    assert f"{lufs:.1f} LUFS integrated: {abs(lufs + 14):.1f} dB {'louder' if lufs > -14 else 'quieter'}" in out.summary
+
+
+def test_words_and_flags_the_question_never_says_are_dropped(rt_rules, excerpt):
+    preview = json.dumps({"calls": [{"tool": "preview_word", "word": "presence", "other": "EQ"}]})
+    out = run_turn(_engine(rt_rules, [preview]), "hm, 'presence' in EQ terms, meaning?", excerpt)
+    assert out.asked[0]["args"]["other"] is None and "presence" in out.summary
+    invented = json.dumps({"calls": [{"tool": "analyze_track", "word": "mana", "focus": "all"},
+                                     {"tool": "list_devices", "brand": "Sony", "type": "in-ear", "owned": True}]})
+    out = run_turn(_engine(rt_rules, [invented]), "hm, this track and sony stuff, thoughts?", excerpt)
+    assert out.asked[0]["args"]["word"] is None
+    assert out.asked[1]["args"] == {"brand": "Sony", "type": None, "owned": False}
+
+
+def test_a_word_the_vocabulary_only_guesses_is_not_explained(rt_rules, excerpt):
+    """"favourite" is no sound word: the nearest crowd word by embedding is a guess, so no curve is shown."""
+    guess = json.dumps({"calls": [{"tool": "preview_word", "word": "favourite", "other": None}]})
+    out = run_turn(_engine(rt_rules, [guess]), "what's your favourite?", excerpt)
+    assert out.status == "answer" and "don't know \"favourite\" as a sound word" in out.reply
+    assert rt_rules.words.lookup("favourite").via == "embedding"
+
+
+def test_a_ranking_within_a_brand(engine, excerpt):
+    from knowledge.expert import ExpertVocabulary
+
+    out = run_turn(engine, "which of the Sennheiser models is brightest?", excerpt)
+    bright = ExpertVocabulary.load().lookup("bright").main
+    region = (FR_GRID_HZ >= bright.low_hz) & (FR_GRID_HZ < bright.high_hz)
+    level = {n: float(np.mean((engine.rt.store.curve(n).db - engine.rt.store.target_for(n).db)[region]))
+             for n in engine.rt.store.devices() if n.startswith("Sennheiser")}
+    assert out.asked[0]["facts"]["ranking"][0] == max(level, key=level.get)
+    assert set(out.asked[0]["facts"]["ranking"]) == set(level)
+
+
+def test_a_word_preview_shows_its_amounts(engine, excerpt):
+    """"what would less boomy do?": the EQ at a little / the default / a lot, each larger, in the asked direction."""
+    out = run_turn(engine, "what would 'less boomy' do?", excerpt)
+    peaks = out.asked[0]["facts"]["eq_peak_db"]
+    assert list(peaks) == ["a little", "the default", "a lot"] and peaks["a little"] < peaks["the default"] < peaks["a lot"]
+    assert "a little 1.5 dB" in out.reply and "a lot 6.0 dB" in out.reply and 'Say "less boomy"' in out.reply
