@@ -51,7 +51,7 @@ _TRACK_WORDS = re.compile(r"(?:\w+\s+)?(?:mix|track|song|music|audio|recording|m
 _WHICH_IS = re.compile(r"which\s+(?:one\s+)?(?:is|are|sounds?)\s+(?P<what>closer to neutral|more neutral|flatter|more [\w-]+|"
                        r"[\w-]+er)\s*,?\s+(?:the\s+)?(?P<a>.+?)\s+or\s+(?:the\s+)?(?P<b>.+?)\s*\??$")
 #: "do you have the Sony WH-1000XM5 in your database?": answered by describing it (or saying it is unknown).
-_DO_YOU_HAVE = re.compile(r"^do\s+you\s+(?:have|know|support)\s+(?:measurements?\s+(?:of|for)\s+|data\s+(?:on|for)\s+)?"
+_DO_YOU_HAVE = re.compile(r"^do\s+you\s+(?:have|know|support)\s+(?!any\s|other\s|some\s)(?:measurements?\s+(?:of|for)\s+|data\s+(?:on|for)\s+)?"
                           r"(?:the\s+)?(?P<device>.+?)(?:\s+in\s+your\s+\w+|\s+measured)?\s*\??$")
 #: "is the IE 900 V-shaped?", "are my XM4 too bassy?", "how bright are the AirPods Max?": a device and one word.
 _IS_WORD = re.compile(r"^(?:is|are)\s+(?:the\s+|my\s+|these\s+|those\s+)?(?P<device>.+?)\s+(?:too\s+|very\s+|really\s+|"
@@ -67,7 +67,9 @@ _DESCRIBE = re.compile(r"(?:what|how)\s+(?:do|does|is|are)\s+(?:the\s+)?(.+?)(?:
                        r"^describe\s+(?:the\s+)?(.+?)\s*\??$|^what\s+(?:is|are)\s+(?:the\s+)?(.+?)(?:'s|’s)\s+sound(?:\s+like)?\s*\??$")
 _LIST = re.compile(r"(?:which|what|how\s+many)\s+(?:([\w-]+)\s+)?(?:models|headphones|earbuds|earphones|iems|in-ears|devices|"
                    r"ones)\s+(?:do you|have you|can you|are there|are in|you know|you have|you've got)|"
-                   r"^list\s+(?:the\s+|all\s+)?(?:([\w-]+)\s+)?(?:models|headphones|earbuds|earphones|devices)")
+                   r"^list\s+(?:the\s+|all\s+)?(?:([\w-]+)\s+)?(?:models|headphones|earbuds|earphones|devices)|"
+                   r"^do\s+you\s+(?:have|know)\s+(?:any|other|some)\s+(?:([\w-]+)\s+)?(?:models|headphones|earbuds|"
+                   r"earphones|iems|in-ears|devices)\b")
 _RANK = re.compile(r"which\s+(?:one\s+|pair\s+)?(?:of\s+my\s+(?:headphones|earbuds|earphones|devices|ones|pairs)|of\s+mine)\s+"
                    r"(?:is|has|have|are)\s+(?:the\s+)?"
                    r"(closest to neutral|most neutral|flattest|most|least)\s*(\w[\w ]*?)?\s*\??$")
@@ -200,7 +202,7 @@ def _other_question(text: str) -> a.QuestionCall | None:
         return a.RankDevices(by=by, owned=True, most=how != "least")
     m = _LIST.search(text)
     if m:
-        word = m.group(1) or m.group(2)
+        word = m.group(1) or m.group(2) or m.group(3)
         kind = next((t for w, t in _TYPES.items() if w in text), None)
         return a.ListDevices(brand=None if word in (None, "the", "all", "other", "my") or word in _TYPES else word,
                              type=kind, owned=bool(re.search(r"\bmy\b", text)))

@@ -37,6 +37,7 @@ from tools.loudness import integrated_lufs, true_peak_dbtp
     ("do the Samsung Galaxy Buds Pro sound harsh?", "describe_device"), ("how dynamic is this track?", "analyze_track"),
     ("what does the Bose QuietComfort 45 frequency response look like?", "describe_device"),
     ("what exactly changed?", "explain_last"), ("why does this mix sound so thin?", "analyze_track"),
+    ("Do you know any Beyerdynamic headphones?", "list_devices"), ("do you have the HD 600?", "describe_device"),
 ])
 def test_the_closed_vocabulary_reads_common_questions(text, tool):
     assert questions.is_question(text)
