@@ -211,7 +211,7 @@ def _stems_folder(input: Path, output_dir: Path | None) -> Path:
 @app.command("separate")
 def separate_(
     input: Annotated[Path, typer.Argument(help="Audio file (wav, flac, ogg, mp3 …). It is never modified.")],
-    method: Annotated[str, typer.Option("--method", help="auto (HTDemucs when its weights are here, else classical), demucs or classical.")] = "auto",
+    method: Annotated[str, typer.Option("--method", help="auto (HTDemucs when its weights are here, else the Spleeter hybrid: pretrained Spleeter vocals + classical drums/bass, else classical), demucs, spleeter or classical.")] = "auto",
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Folder for vocals/drums/bass/other.wav (default: INPUT-stems next to the input; existing files are never overwritten).")] = None,
     demucs_model: Annotated[Optional[Path], typer.Option("--demucs-model", help="A demucs model file (.th); default $SENSE_DEMUCS_MODEL, then demucs's own cache.")] = None,
 ) -> None:
@@ -219,10 +219,10 @@ def separate_(
     from tools.audio_io import load_audio, write_audio
     from tools.errors import OutputExistsError
     from tools.levels import level_change_db
-    from tools.separate import STEMS, separate
+    from tools.separate import METHODS, STEMS, separate
 
-    if method not in ("auto", "demucs", "classical"):
-        err.print(f"[red]error:[/red] --method must be auto, demucs or classical, not {method!r}")
+    if method not in METHODS:
+        err.print(f"[red]error:[/red] --method must be one of {', '.join(METHODS)}, not {method!r}")
         raise typer.Exit(2)
     with one_line_errors():
         audio = load_audio(input)

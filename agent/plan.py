@@ -19,9 +19,10 @@ class _Args(BaseModel):
 
 
 class SeparateArgs(_Args):
-    """Split the mix into vocals, drums, bass and other (auto: HTDemucs weights if present, else classical)."""
+    """Split the mix into vocals, drums, bass and other (auto: HTDemucs weights if present, else the Spleeter
+    hybrid, else classical; see tools.separate.choose_method)."""
 
-    method: Literal["auto", "demucs", "classical"] = "auto"
+    method: Literal["auto", "demucs", "spleeter", "classical"] = "auto"
 
 
 class StemEqArgs(_Args):

@@ -204,6 +204,10 @@ def _separation(samples: np.ndarray, sample_rate: int, method: str) -> Separatio
     return _SEPARATIONS[key]
 
 
+_BACKEND_NAMES = {"demucs": "HTDemucs", "spleeter": "Spleeter (vocals) + classical (drums, bass)",
+                  "classical": "classical (HPSS + mid/side)"}
+
+
 class SeparateTool:
     name = "separate"
 
@@ -216,8 +220,11 @@ class SeparateTool:
         return f"split the mix into vocals, drums, bass and other (backend: {args.method})"
 
     def explain(self, args: p.SeparateArgs, view: StepView) -> str:
-        backend = "HTDemucs" if view.facts["method"] == "demucs" else "classical (HPSS + mid/side)"
+        backend = _BACKEND_NAMES.get(view.facts["method"], view.facts["method"])
         line = f"I split the mix into vocals, drums, bass and other with the {backend} backend: {view.facts['why']}."
+        if view.facts["method"] == "spleeter":
+            line += (" Its vocals come from a trained network; drums and bass from the classical masks, so moves on "
+                     "those spill a little into neighbouring parts (SDR in docs/SEPARATION.md).")
         if view.facts["method"] == "classical":
             line += (" That split is rough (centre-panned instruments count as vocals; SDR in docs/SEPARATION.md), "
                      "so neighbouring parts move a little too.")

