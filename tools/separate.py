@@ -43,7 +43,7 @@ STEMS = ("vocals", "drums", "bass", "other")
 Method = Literal["auto", "demucs", "spleeter", "classical"]
 METHODS: tuple[str, ...] = get_args(Method)
 #: What the Spleeter hybrid measured on the MUSDB sample (docs/SEPARATION.md, `python -m eval.separation`), for replies.
-SPLEETER_QUALITY = "vocals 3.4 dB SDR on the MUSDB sample, as the original Spleeter; classical 0.6 dB"
+SPLEETER_QUALITY = "vocals 3.2 dB SDR on the MUSDB sample (the original Spleeter mask: 3.4); classical 0.6 dB"
 
 #: Where demucs's own loader caches the htdemucs weights (torch hub), file name from demucs/remote/files.txt.
 HTDEMUCS_FILE = "955717e8-8726e21a.th"

@@ -123,15 +123,15 @@ def hybrid_here():
 
 
 def test_karaoke_with_the_hybrid_takes_the_voice_down_and_keeps_the_band(hybrid_here, data_dir):
-    """The issue asked the voice ≥ 12 dB down; Spleeter's soft masks leave it about 9 dB down through the
-    agent's path (10.3 dB before the loudness-matching gain; the classical backend: 1.6 dB)."""
+    """The voice ≥ 12 dB down (measured 12.0 dB through the agent's path, loudness-matching gain included; with
+    Spleeter's own mask power 9.2 dB, the classical backend 1.6 dB): see tools.spleeter.VOCALS_MASK_POWER."""
     from eval.separation import karaoke, musdb_sample
 
     stems, _mix, rate = musdb_sample()
     rows = karaoke(stems, rate, ["spleeter"])
     left = rows["Spleeter hybrid backend"]
     print(f"\nkaraoke, true stems' levels in the output re the mix (dB): {rows}")
-    assert left["vocals"] <= -8.0
+    assert left["vocals"] <= -12.0
     assert all(abs(left[k]) < 2.0 for k in ("drums", "bass", "other"))  # the band stays
 
 

@@ -174,8 +174,9 @@ def test_with_spleeter_weights_auto_is_the_hybrid(spleeter_here, no_demucs_cache
 
 def test_hybrid_on_musdb_vocals_match_the_original_spleeter_and_stems_sum_to_the_mix(spleeter_here, data_dir):
     """The issue asked vocals ≥ 5 dB SDR; the original TensorFlow Spleeter 2stems measures 3.38 dB on this 6 s
-    excerpt (scripts/spleeter_reference.py; the port matches it to 1e-5 dB), so the test holds the port to the
-    original's number and to a clear win over the classical backend."""
+    excerpt (scripts/spleeter_reference.py; the port's masks match it, tests/tools/test_spleeter.py). The product
+    takes the square root of the vocal mask (tools.spleeter.VOCALS_MASK_POWER, for a deeper karaoke): 3.17 dB.
+    The test holds that number and a clear win over the classical backend."""
     from eval.separation import museval_sdr, musdb_sample
 
     stems, mix, rate = musdb_sample()
@@ -187,9 +188,9 @@ def test_hybrid_on_musdb_vocals_match_the_original_spleeter_and_stems_sum_to_the
                       {"vocals": out.stems["vocals"], "accompaniment": mix - out.stems["vocals"]}, rate)
     four = museval_sdr(stems, out.stems, rate)
     print(f"\nSpleeter hybrid on MUSDB: {sdr} ; 4 stems {four}")
-    assert sdr["vocals"] == pytest.approx(3.38, abs=0.05) and sdr["accompaniment"] >= 10.0
+    assert sdr["vocals"] == pytest.approx(3.17, abs=0.05) and sdr["accompaniment"] >= 10.0
     classical = museval_sdr(stems, separate(mix, rate, "classical").stems, rate)
-    assert four["vocals"] > classical["vocals"] + 2.0  # measured 3.38 vs 0.64
+    assert four["vocals"] > classical["vocals"] + 2.0  # measured 3.17 vs 0.64
 
 
 def test_hybrid_handles_mono_other_rates_and_many_channels(spleeter_here):

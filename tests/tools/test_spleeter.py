@@ -18,7 +18,7 @@ import soundfile as sf
 from tools.audio_io import resample
 from tools.errors import SenseError
 from tools.separate import SeparationError
-from tools.spleeter import Spleeter2Stems, SpleeterError, load_spleeter, weights_path
+from tools.spleeter import VOCALS_MASK_POWER, Spleeter2Stems, SpleeterError, load_spleeter, weights_path
 
 REFERENCE = Path(__file__).resolve().parent.parent / "fixtures" / "spleeter_reference.npz"
 # Measured at full precision on the 10-s clip (2 × 1024 × 435 mask values): |torch − TF| ≤ 3.0e-4 wherever
@@ -91,7 +91,7 @@ def test_masks_match_the_original_spleeter(spleeter, reference, clip):
 
 def test_vocals_match_the_original_across_a_segment_boundary(spleeter, reference, data_dir):
     mix = _clip(data_dir, reference, float(reference["long_seconds"]))  # 2 segments of 512 frames
-    stems = spleeter.separate(mix, 44100)
+    stems = spleeter.separate(mix, 44100, mask_power=1.0)  # the original's own mask
     start, theirs = int(reference["boundary_start"]), reference["vocals_boundary"].astype(np.float32)
     assert np.abs(stems["vocals"][:, start : start + theirs.shape[1]] - theirs).max() < WAVE_TOLERANCE
     assert {k: (v.shape, v.dtype) for k, v in stems.items()} == {k: (mix.shape, np.float32) for k in stems}
@@ -101,7 +101,9 @@ def test_vocals_match_the_original_across_a_segment_boundary(spleeter, reference
 def test_apply_masks_gives_separate_s_vocals_and_is_linear(spleeter, clip):
     masks = spleeter.masks(clip)
     applied = spleeter.apply_masks(clip, masks)
-    assert np.abs(applied["vocals"] - spleeter.separate(clip, 44100)["vocals"]).max() < 1e-6
+    assert np.abs(applied["vocals"] - spleeter.separate(clip, 44100, mask_power=1.0)["vocals"]).max() < 1e-6
+    product = spleeter.apply_masks(clip, {"vocals": masks["vocals"] ** VOCALS_MASK_POWER})["vocals"]
+    assert np.abs(product - spleeter.separate(clip, 44100)["vocals"]).max() < 1e-6
     halved = spleeter.apply_masks(0.5 * clip, masks)
     for stem in masks:
         assert np.abs(2 * halved[stem] - applied[stem]).max() < 1e-6
