@@ -34,3 +34,19 @@ eval: setup
 
 clean-out:
 	rm -rf out
+
+# Reliability: the full runs behind docs/RELIABILITY.md (the CI slice of each is in `make test`)
+.PHONY: fuzz killtest loadtest translate-bench reliability
+fuzz: setup
+	$(PY) -m eval.fuzz --cases 2000 --seed 0 --report out/fuzz.json
+
+killtest: setup
+	$(PY) -m eval.killtest --rounds 300 --json out/killtest.json
+
+loadtest: setup
+	$(PY) -m webui.loadtest --sessions 8 --turns 3 --json out/loadtest.json
+
+translate-bench: setup
+	$(PY) -m translate.bench --seconds 30
+
+reliability: fuzz killtest loadtest translate-bench

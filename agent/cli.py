@@ -37,12 +37,19 @@ FRDirOpt = Annotated[Optional[Path], typer.Option("--fr-dir", help="A folder of 
 def one_line_errors():
     """The CLI's one error boundary: every :class:`tools.errors.SenseError` (and a refused write) becomes
     one ``error:`` line on stderr and exit code 1; Ctrl-C exits with 130."""
+    from rich.markup import escape
+
     from tools.errors import SenseError, one_line
 
     try:
         yield
     except (SenseError, PermissionError, IsADirectoryError) as exc:
-        err.print(f"[red]error:[/red] {one_line(exc)}", markup=True)
+        err.print(f"[red]error:[/red] {escape(one_line(exc))}", markup=True)
+        raise typer.Exit(1)
+    except OSError as exc:  # a file-system refusal (name too long, disk full, read-only folder)
+        if exc.filename is None:
+            raise
+        err.print(f"[red]error:[/red] {escape(one_line(f'{exc.filename}: {exc.strerror or exc}'))}", markup=True)
         raise typer.Exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -66,17 +73,19 @@ def _turn(engine, thread: str, request: str, input_path, user: str, output=None,
 
 
 def _print_result(outcome) -> None:
+    from rich.markup import escape  # file names may hold [brackets]
+
     if outcome.status == "processed":
         console.print(f"[bold]{outcome.summary}[/bold]")
         if outcome.details:
             console.print(outcome.details)
         for kind, path in outcome.outputs.items():
-            console.print(f"  {kind:6s} {path}")
+            console.print(f"  {kind:6s} {escape(str(path))}")
         console.print(f"  (took {sum(outcome.timings_s.values()):.1f} s; rate it with `sense feedback up|down`)")
     else:
-        console.print(outcome.reply)
+        console.print(outcome.reply, markup=False)
         for kind, path in outcome.outputs.items():  # a question's plot and trace
-            console.print(f"  {kind:6s} {path}")
+            console.print(f"  {kind:6s} {escape(str(path))}")
 
 
 @app.command()
@@ -100,10 +109,10 @@ def run(
     The reply leads with one sentence of what changed, then the details: which device measurement,
     which tone word at which amount and where the amount came from, what was measured on the output.
     """
-    from tools.audio_io import load_audio
+    from tools.audio_io import MAX_PROCESSED_CHANNELS, load_audio
 
     with one_line_errors():
-        load_audio(input)  # fail fast, before loading any model
+        load_audio(input, max_channels=MAX_PROCESSED_CHANNELS)  # fail fast, before loading any model
         engine = _engine(model, llm_url, no_llm, fr_dir)
         outcome = _turn(engine, uuid.uuid4().hex, request, input, user, output, listening_device)
     _print_result(outcome)
@@ -126,11 +135,11 @@ def chat(
 
     Commands: `/audio PATH` switches the file, `/good` and `/bad` rate the last result, `/quit` ends.
     """
-    from tools.audio_io import load_audio
+    from tools.audio_io import MAX_PROCESSED_CHANNELS, load_audio
 
     with one_line_errors():
         if input is not None:
-            load_audio(input)
+            load_audio(input, max_channels=MAX_PROCESSED_CHANNELS)
         engine = _engine(model, llm_url, no_llm, fr_dir)
     thread = uuid.uuid4().hex
     console.print("SENSE chat. Type a request; /audio PATH, /good, /bad, /quit.")
@@ -147,9 +156,9 @@ def chat(
             candidate = Path(line.split(" ", 1)[1].strip()).expanduser()
             try:
                 with one_line_errors():
-                    load_audio(candidate)
+                    load_audio(candidate, max_channels=MAX_PROCESSED_CHANNELS)
                     input = candidate
-                    console.print(f"now working on {input}")
+                    console.print(f"now working on {input}", markup=False)
             except typer.Exit:
                 pass  # the error line is printed; the chat goes on with the file it had
             continue
@@ -200,7 +209,9 @@ def _stems_folder(input: Path, output_dir: Path | None) -> Path:
     """The folder for the stems: OUTPUT_DIR, or a free INPUT-stems[-N] folder next to the input."""
     if output_dir is not None:
         return output_dir
-    base = input.with_name(input.name.split(".")[0] + "-stems")
+    from tools.atomic import fit_stem
+
+    base = input.with_name(fit_stem(input.name.split(".")[0]) + "-stems")
     folder, n = base, 0
     while folder.exists():
         n += 1
@@ -236,7 +247,8 @@ def separate_(
         console.print(f"{result.method} backend: {result.why}")
         for stem in STEMS:
             write_audio(paths[stem], result.stems[stem], audio.sample_rate, subtype="FLOAT")
-            console.print(f"  {stem:6s} {level_change_db(audio.samples, result.stems[stem]):+6.1f} dB re mix  {paths[stem]}")
+            console.print(f"  {stem:6s} {level_change_db(audio.samples, result.stems[stem]):+6.1f} dB re mix  {paths[stem]}",
+                          markup=False)
 
 
 @devices_app.command("search")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 import numpy as np
 
 from tools.atomic import replace_file
-from tools.errors import SenseError
+from tools.errors import SenseError, one_line
 
 
 if TYPE_CHECKING:
@@ -178,41 +180,157 @@ class LlamaCppBackend:
         return out["choices"][0]["message"]["content"] or ""
 
 
+#: Seconds one request to an ``--llm-url`` server may take in all (connect, wait, the whole body), unless
+#: ``SENSE_LLM_TIMEOUT`` or ``timeout_s`` says otherwise. A small planner on a CPU server answers in 1–10 s.
+DEFAULT_TIMEOUT_S = 20.0
+#: After a failed request the server is skipped (rules at once) for this long, so a turn that needs the
+#: LLM twice (understanding, then a question's tool choice) or a chat session waits once, not every time.
+RETRY_AFTER_S = 30.0
+#: A chat completion of a few hundred tokens is a few kB; a longer body is not a planner's reply.
+MAX_REPLY_BYTES = 1 << 20
+
+
+def _timeout_from_env() -> float:
+    """``SENSE_LLM_TIMEOUT`` as seconds (> 0), else :data:`DEFAULT_TIMEOUT_S`.
+
+    Raises:
+        LLMError: the variable is set but is not a positive number.
+    """
+    text = os.environ.get("SENSE_LLM_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise LLMError(f"SENSE_LLM_TIMEOUT={text!r} is not a positive number of seconds")
+    return value
+
+
+class _FormatRejected(LLMError):
+    """The server refused the request's ``response_format`` (it knows another form)."""
+
+
+def _reply_text(status: int, content_type: str, data: bytes) -> str:
+    """The message text of an OpenAI chat-completion body.
+
+    Raises:
+        LLMError: a non-2xx status, a body that is not JSON, or JSON without ``choices[0].message.content``
+            (:class:`_FormatRejected` when an error names ``response_format``).
+    """
+    start = " ".join(data[:60].decode("utf-8", "replace").split())
+    if not 200 <= status < 300:
+        rejected = status in (400, 422, 500) and b"response_format" in data[:4000]
+        raise (_FormatRejected if rejected else LLMError)(f"HTTP {status}: {start!r}")
+    try:
+        content = json.loads(data)["choices"][0]["message"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise LLMError(f"the reply is not a chat completion ({content_type or 'no content type'}): {start!r}") from None
+    if content is not None and not isinstance(content, str):
+        raise LLMError(f"the reply's message content is {type(content).__name__}, not text")
+    return content or ""
+
+
 class OpenAICompatBackend:
     """Any OpenAI-compatible chat server (llama.cpp server, vLLM, Ollama, LM Studio …).
+
+    Every request has one total deadline (``timeout_s``: connecting, waiting for the reply and reading all
+    of it, however slowly the bytes trickle in); a server that refuses, hangs, trickles, answers with an
+    error status or with something that is not a chat completion (HTML, broken JSON, more than
+    :data:`MAX_REPLY_BYTES`) raises :class:`LLMError` within that time, and the callers fall back to the
+    rule-based parser. After a failure the server is skipped for ``retry_after_s`` (an immediate LLMError).
+
+    The schema goes as OpenAI's ``response_format: {type: json_schema, json_schema: {schema}}``; a server that
+    refuses that form (llama-cpp-python's ``llama_cpp.server`` 0.3 takes only ``text`` | ``json_object``) gets
+    ``{type: json_object, schema}`` instead, within the same deadline, and keeps getting it.
 
     Args:
         url: base URL, e.g. ``http://127.0.0.1:8080`` (``/v1/chat/completions`` is appended).
         model: model name the server expects.
         api_key: sent as a bearer token when given (else ``SENSE_LLM_API_KEY``).
-        timeout_s: per-request timeout, seconds.
+        timeout_s: total deadline per request, seconds (default ``SENSE_LLM_TIMEOUT``, else
+            :data:`DEFAULT_TIMEOUT_S`).
+        retry_after_s: seconds to skip the server after a failed request (0: never skip).
     Raises:
-        LLMError: on connection errors or non-2xx replies.
+        LLMError: ``SENSE_LLM_TIMEOUT`` is not a positive number.
     """
 
-    def __init__(self, url: str, model: str = "local", api_key: str | None = None, timeout_s: float = 60.0):
+    def __init__(self, url: str, model: str = "local", api_key: str | None = None, timeout_s: float | None = None,
+                 retry_after_s: float = RETRY_AFTER_S):
         self.name = f"openai-compatible:{url}"
         self.load_seconds = 0.0
         self._url = url.rstrip("/") + ("/chat/completions" if url.rstrip("/").endswith("/v1") else "/v1/chat/completions")
         self._model = model
         key = api_key or os.environ.get("SENSE_LLM_API_KEY")
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._timeout = timeout_s
+        self.timeout_s = float(timeout_s) if timeout_s is not None else _timeout_from_env()
+        self._retry_after = retry_after_s
+        self._failed: tuple[float, str] | None = None  # (monotonic time, message) of the last failure
+        self._schema_form = "json_schema"  # or "json_object" once the server refused the OpenAI form
 
     def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
-        body = {
-            "model": self._model,
-            "messages": messages,
-            "temperature": 0.0,
-            "max_tokens": max_tokens,
-            "response_format": {"type": "json_schema", "json_schema": {"name": "intent", "schema": schema}},
-        }
+        """The reply text; raises :class:`LLMError` (one line) within ``timeout_s`` when the server fails."""
+        if self._failed is not None and time.monotonic() - self._failed[0] < self._retry_after:
+            raise LLMError(f"{self._failed[1]} (not retried for {self._retry_after:g} s)")
+        body = {"model": self._model, "messages": messages, "temperature": 0.0, "max_tokens": max_tokens}
+        deadline = time.monotonic() + self.timeout_s
         try:
-            reply = httpx.post(self._url, json=body, headers=self._headers, timeout=self._timeout)
-            reply.raise_for_status()
-            return reply.json()["choices"][0]["message"]["content"] or ""
-        except (httpx.HTTPError, KeyError, ValueError) as exc:
-            raise LLMError(f"LLM server {self._url} failed: {exc}") from exc
+            try:
+                text = self._post({**body, "response_format": self._response_format(schema)}, deadline)
+            except _FormatRejected:
+                if self._schema_form != "json_schema":
+                    raise
+                self._schema_form = "json_object"
+                text = self._post({**body, "response_format": self._response_format(schema)}, deadline)
+        except LLMError as exc:
+            message = f"LLM server {self._url} failed: {exc}"
+            self._failed = (time.monotonic(), message)
+            raise LLMError(message) from exc
+        self._failed = None
+        return text
+
+    def _response_format(self, schema: dict) -> dict:
+        if self._schema_form == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "intent", "schema": schema}}
+
+    def _post(self, body: dict, deadline: float) -> str:
+        """POST ``body`` in a worker thread and wait for it until ``deadline`` (monotonic; httpx's timeouts are
+        per read, so a server trickling a byte a second would never trip them)."""
+        done: queue.Queue = queue.Queue(maxsize=1)
+
+        def work() -> None:
+            try:
+                done.put(_reply_text(*self._fetch(body, deadline)))
+            except Exception as exc:  # noqa: BLE001 (handed to the caller's thread)
+                done.put(exc)
+
+        threading.Thread(target=work, name="sense-llm-request", daemon=True).start()
+        try:
+            result = done.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise LLMError(f"no complete reply within {self.timeout_s:g} s") from None
+        if isinstance(result, LLMError):
+            raise result
+        if isinstance(result, (httpx.HTTPError, OSError)):
+            raise LLMError(one_line(result)) from result
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _fetch(self, body: dict, deadline: float) -> tuple[int, str, bytes]:
+        """(status, content type, body) of one POST; stops reading at ``deadline`` or :data:`MAX_REPLY_BYTES`."""
+        with httpx.Client(timeout=self.timeout_s) as client:
+            with client.stream("POST", self._url, json=body, headers=self._headers) as reply:
+                data = bytearray()
+                for chunk in reply.iter_bytes():
+                    data += chunk
+                    if len(data) > MAX_REPLY_BYTES:
+                        raise LLMError(f"the reply is longer than {MAX_REPLY_BYTES} bytes")
+                    if time.monotonic() > deadline:
+                        raise LLMError(f"no complete reply within {self.timeout_s:g} s")
+                return reply.status_code, reply.headers.get("content-type", ""), bytes(data)
 
 
 @lru_cache(maxsize=2)

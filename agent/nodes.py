@@ -58,6 +58,7 @@ class Understood(BaseModel):
     seconds: float = 0.0
     calls: list[QuestionCall] = []
     told: list[str] = []  # sentences the reply carries after its lead (a multi-step request's ranking)
+    fallback: str | None = None  # the LLM was asked but failed: the reply says the rules read the request
 
 
 class Processed(BaseModel):
@@ -146,7 +147,8 @@ def understand_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
         found = understand(reply.rest, deps.rt.llm, deps.vocab) if reply.rest else None
         intent = dialogue.after_cancel(conv.pending, found.intent if found else None, reply.rest, deps.rt, turn.user)
         u = Understood(intent=intent, path=found.path if found else "answer", raw=found.raw if found else [], llm=llm,
-                       notes=["the pending question was dropped", *(found.notes if found else [])])
+                       notes=["the pending question was dropped", *(found.notes if found else [])],
+                       fallback=found.fallback if found else None)
         if not dialogue.changes_something(intent):
             return {"understood": u, "status": "answer", "reply": "Fine, I've dropped that. What should change?",
                     "conversation": conv.model_copy(update={"pending": None}),
@@ -188,7 +190,8 @@ def _understood(turn: TurnRequest, deps: Deps, conv: Conversation, llm: str | No
         notes.append("a question the closed vocabulary cannot read: the LLM chooses its tools")
         intent = intent.model_copy(update={"action": "question"})
     return Understood(intent=intent, path=found.path, notes=[*notes, *found.notes], raw=found.raw, llm=llm,
-                      seconds=round(found.seconds, 3), told=[multi[1].short] if multi is not None and multi[0] else [])
+                      seconds=round(found.seconds, 3), told=[multi[1].short] if multi is not None and multi[0] else [],
+                      fallback=found.fallback)
 
 
 def route_after_understand(state: SenseState) -> str:
@@ -209,6 +212,8 @@ def ask_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     found = [(call, answers.run(call, ctx)) for call in calls[:questions.STEP_LIMIT]]
     reply = "\n".join([" ".join(ans.short for _, ans in found), *(line for _, ans in found for line in ans.details)]) \
         if found else questions.REFUSAL
+    if u.fallback is None:  # (else respond says it)
+        reply = _after_lead(reply, questions.fallback_line(notes))
     asked = [{"tool": call.tool, "args": call.model_dump(exclude={"tool"}), "facts": ans.facts} for call, ans in found]
     timings = _timed(state, "ask", start)
     trace = reasoning.answer_trace(state, reply, asked, [*u.notes, *notes], [*u.raw, *raw], timings)
@@ -289,17 +294,27 @@ def _plot(path: Path, ex: Execution, source: Audio, request: str) -> Path:
                        spectrum_after=long_term_spectrum(ex.samples, source.sample_rate), title=f"SENSE: \"{request}\"")
 
 
+def _after_lead(reply: str, line: str | None) -> str:
+    """``reply`` with ``line`` (e.g. "the planner was unavailable …") after its first line; unchanged when None."""
+    if not line:
+        return reply
+    lead, _, rest = reply.partition("\n")
+    return "\n".join(part for part in (lead, line, rest) if part)
+
+
 def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     """The reply; for a processed turn also the plot, the trace, the preference record and the last result."""
     start = time.perf_counter()
     conv = _conversation(state)
     conv = conv.model_copy(update={"turns": conv.turns + 1})
+    fallback = state["understood"].fallback if state.get("understood") else None
     if state.get("status") != "processed":
-        return {"conversation": conv, "timings_s": _timed(state, "respond", start)}
+        return {"conversation": conv, "reply": _after_lead(state.get("reply") or "", fallback),
+                "timings_s": _timed(state, "respond", start)}
     deps, turn, processed = runtime.context, state["turn"], state["processed"]
     ex, settings = deps.workspace.executions[turn.turn_id], conv.settings
     reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks,
-                              state["understood"].told)
+                              [*state["understood"].told, *([fallback] if fallback else [])])
     source = deps.workspace.load(turn.input_path)
     deps.sink.write_plot(processed.outputs, lambda path: _plot(path, ex, source, turn.request))
     request = turn.request if state["understood"].intent.action != "follow_up" else f"{settings.request} → {turn.request}"

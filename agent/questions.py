@@ -396,6 +396,16 @@ def _words_grounded(call: a.QuestionCall, request: str, notes: list[str]) -> a.Q
     return call.model_copy(update=updates)
 
 
+_UNAVAILABLE = "LLM unavailable for the tool choice: "
+
+
+def fallback_line(notes: list[str]) -> str | None:
+    """The reply's sentence when :func:`llm_calls` could not use the LLM (server or model failed), else None."""
+    why = next((n.removeprefix(_UNAVAILABLE) for n in notes if n.startswith(_UNAVAILABLE)), None)
+    return None if why is None else (f"The planner was unavailable ({' '.join(why.split())}); I can only answer the "
+                                     "questions the rule parser reads.")
+
+
 def llm_calls(request: str, llm: LLMBackend, notes: list[str], raw: list[str],
               answered: list[str] | tuple[str, ...] = ()) -> list[a.QuestionCall] | None:
     """The LLM's tool choice for a question (told which models the last answer named, for "the two", "them"):
@@ -405,7 +415,7 @@ def llm_calls(request: str, llm: LLMBackend, notes: list[str], raw: list[str],
         try:
             reply = llm.complete_json(messages, _schema(), max_tokens=160)
         except LLMError as exc:
-            notes.append(f"LLM unavailable for the tool choice: {exc}")
+            notes.append(f"{_UNAVAILABLE}{exc}")
             return None
         raw.append(reply)
         try:

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tools.atomic import write_new_file
+from tools.atomic import fit_stem, write_new_file
 from tools.audio_io import write_audio
 
 SUFFIX = "-sense"
@@ -63,7 +63,8 @@ def output_paths(input_path: str | Path, output_path: str | Path | None = None) 
         audio path is the input), ``-1``, ``-2`` … is appended to the stem, so nothing is overwritten.
     """
     input_path = Path(input_path)
-    base = Path(output_path) if output_path else input_path.with_name(input_path.stem.removesuffix(".hq") + SUFFIX + ".wav")
+    default = fit_stem(input_path.stem.removesuffix(".hq")) + SUFFIX + ".wav"  # a 250-byte input name still fits
+    base = Path(output_path) if output_path else input_path.with_name(default)
     if base.suffix == "":
         base = base.with_suffix(".wav")
     base.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from agent.llm import LLMBackend, LLMError
 from agent.prompts import build_messages
 from agent.rules import Vocabulary
 from agent.schemas import Intent, intent_json_schema
+from tools.errors import one_line
 
 #: The LLM's reply is JSON of a handful of keys; a longer one is rambling (and would crowd the context).
 MAX_REPLY_TOKENS = 160
@@ -35,6 +36,8 @@ class Understanding:
         raw: the LLM's raw replies, in order (empty when no LLM ran).
         notes: why a fallback ran, or what was dropped as ungrounded.
         seconds: wall time of the whole step.
+        fallback: one sentence for the reply when the LLM was asked but the rules read the request (the
+            server or model failed, or its replies were invalid twice); None otherwise.
     """
 
     intent: Intent
@@ -42,6 +45,16 @@ class Understanding:
     raw: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    fallback: str | None = None
+
+
+_UNAVAILABLE = "LLM unavailable: "
+
+
+def fallback_note(why: str) -> str:
+    """The reply's sentence when the planner could not be used (one line): ``"The planner was unavailable
+    (WHY); I read your request with the rule-based parser."``"""
+    return f"The planner was unavailable ({one_line(Exception(why))}); I read your request with the rule-based parser."
 
 
 _LISTENING_WORDS = re.compile(r"\b(listen\w*|hear\w*|wearing|wear|using|use|have|own|through my|on my)\b")
@@ -187,7 +200,7 @@ def _ask_llm(request: str, llm: LLMBackend, vocab: Vocabulary | None, ruled: Int
         try:
             reply = llm.complete_json(messages, schema, max_tokens=MAX_REPLY_TOKENS)
         except LLMError as exc:
-            notes.append(f"LLM unavailable: {exc}")
+            notes.append(f"{_UNAVAILABLE}{exc}")
             return None
         raw.append(reply)
         try:
@@ -227,7 +240,11 @@ def understand(request: str, llm: LLMBackend | None, vocab: Vocabulary | None = 
         return done(ruled, "rules")
     answer = _ask_llm(request, llm, vocab, ruled, raw, notes)
     if answer is None:
-        return done(ruled, "rules")
+        why = next((n.removeprefix(_UNAVAILABLE) for n in reversed(notes) if n.startswith(_UNAVAILABLE)),
+                   "its replies were not a valid intent, twice")
+        found = done(ruled, "rules")
+        found.fallback = fallback_note(why)
+        return found
     intent, path = answer
     if _changes_nothing(intent):
         notes.append("the LLM's intent changes nothing: re-read with the rule-based parser")

@@ -16,8 +16,10 @@ import typer
 from agent.cli import ModelOpt, UrlOpt, app, err
 from demt.cli import app as demt_app
 from tools.errors import SenseError, one_line
+from translate.cli import translate as translate_command
 
 app.add_typer(demt_app, name="demt")
+app.command("translate")(translate_command)
 
 
 @app.command("eval")

@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from tools.errors import OutputExistsError
+from tools.errors import OutputExistsError, SenseError
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
+
+#: errno values that mean the file system (or this process's file size limit) took no more bytes.
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+         errno.EFBIG: "file too large (the file size limit is reached)"}
+
+
+class OutputWriteError(SenseError, OSError):
+    """A new file could not be written because the disk is full (or a quota or file size limit is reached);
+    nothing was left behind and no existing file was touched (one-line message)."""
+
+
+def _why_full(exc: BaseException, tmp: Path) -> str | None:
+    """Why ``write`` failed, when it was a full disk: its errno, or (libraries such as libsndfile report a
+    failed write without one) a file system with no space left or a temp file at this process's size limit."""
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return _FULL[exc.errno]
+    try:
+        size, free = tmp.stat().st_size, shutil.disk_usage(tmp.parent).free
+    except OSError:
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else -1
+    if limit not in (-1, getattr(resource, "RLIM_INFINITY", -1)) and size >= limit:
+        return f"file too large (this process may write files of at most {limit} bytes)"
+    if free < (1 << 20):
+        return f"{_FULL[errno.ENOSPC]} ({free} bytes free)"
+    return None
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -23,9 +56,20 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+#: Longest stem (bytes, UTF-8) SENSE derives a new file name from: room for "-NN", a suffix, and the
+#: temp file's ".NAME.XXXXXXXX.part" under the usual 255-byte file-name limit.
+MAX_STEM_BYTES = 200
+
+
+def fit_stem(stem: str, max_bytes: int = MAX_STEM_BYTES) -> str:
+    """``stem`` cut to at most ``max_bytes`` bytes of UTF-8 (never inside a character), so a name derived
+    from a long input name (``STEM-sense.wav``, ``STEM-stems``) still fits the file system."""
+    return stem.encode("utf-8", "surrogateescape")[:max_bytes].decode("utf-8", "ignore")
+
+
 def _write_temp(folder: Path, name: str, write: Callable[[Path], None]) -> Path:
     """A hidden, fsynced temp file in ``folder`` filled by ``write``, with a normal new file's mode."""
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{fit_stem(name, 100)}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -35,8 +79,11 @@ def _write_temp(folder: Path, name: str, write: Callable[[Path], None]) -> Path:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
-    except BaseException:
+    except BaseException as exc:
+        why = _why_full(exc, tmp) if isinstance(exc, Exception) else None
         tmp.unlink(missing_ok=True)
+        if why is not None:
+            raise OutputWriteError(f"cannot write {folder / name}: {why}; nothing was written") from exc
         raise
     return tmp
 
@@ -54,7 +101,8 @@ def write_new_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Pa
     Raises:
         FileExistsError: ``path`` exists (checked before writing, and again atomically at the end).
         FileNotFoundError: the folder does not exist.
-        Whatever ``write`` raises (the temp file is removed).
+        OutputWriteError: the disk is full or a quota or file size limit is reached (the temp file is removed).
+        Whatever else ``write`` raises (the temp file is removed).
     """
     path = Path(path)
     if path.exists():

@@ -10,8 +10,12 @@ what is wrong, so a command line can print it without a traceback.
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import struct
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +31,15 @@ from tools.errors import SenseError
 _MP3_LENGTH_TOLERANCE = 0.02
 _DEFAULT_SUBTYPES = {"WAV": "PCM_24", "FLAC": "PCM_24", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}
 _EXTENSION_FORMATS = {"aif": "AIFF", "aiff": "AIFF"}
+_READ_BLOCK_FRAMES = 1 << 16
+#: Accepted sample rates, Hz: telephone audio up to 8x 96 kHz.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8000, 768_000
+#: Shortest audio :func:`load_audio` accepts by default, seconds (one 1-sample "file" is not music to EQ).
+MIN_DURATION_S = 0.1
+#: Most channels the processing chain takes: BS.1770 loudness (tools.loudness) weights L, R, C, Ls, Rs.
+MAX_PROCESSED_CHANNELS = 5
+#: Largest sample magnitude accepted from a float file (float WAVs may go over 1.0; 1e30 is a broken file).
+MAX_FLOAT_PEAK = 1000.0
 
 
 class AudioError(SenseError):
@@ -43,6 +56,14 @@ class AudioDecodeError(AudioError):
 
 class EmptyAudioError(AudioError):
     """The file holds no audio (zero frames, or zero bytes)."""
+
+
+class TooShortAudioError(AudioError):
+    """The file holds less audio than the caller needs (see :data:`MIN_DURATION_S`)."""
+
+
+class TooManyChannelsError(AudioError):
+    """The file has more channels than the caller can process (see :data:`MAX_PROCESSED_CHANNELS`)."""
 
 
 @dataclass
@@ -73,6 +94,45 @@ class Audio:
     def duration_s(self) -> float:
         """Duration in seconds."""
         return self.n_samples / self.sample_rate
+
+
+class _QuietStderr:
+    """Context manager: file descriptor 2 goes to /dev/null while libsndfile decodes.
+
+    libsndfile's MP3 decoder (mpg123) prints "Note: Illegal Audio-MPEG-Header ..." and "Warning: Xing
+    stream size off ..." lines straight to the process's stderr for damaged files, around the one-line
+    error SENSE gives. Re-entrant across threads (the first to enter mutes, the last to leave restores);
+    other threads' stderr output in those milliseconds is lost. Does nothing when fd 2 is closed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                try:
+                    sys.stderr.flush()
+                    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 2)
+                    os.close(null)
+                    self._saved = saved
+                except (OSError, ValueError, AttributeError):
+                    self._saved = None
+            self._depth += 1
+
+    def __exit__(self, *_exc) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._saved is not None:
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = None
+
+
+_quiet_decoder = _QuietStderr()
 
 
 def _one_line(text: str) -> str:
@@ -110,43 +170,40 @@ def _check_wav_complete(path: Path) -> None:
             raise AudioDecodeError(f"{path}: truncated WAV: a header chunk runs past the end of the file")
 
 
-def load_audio(path: str | os.PathLike) -> Audio:
-    """Read an audio file into float32 samples of shape (channels, samples).
+def _refuse_non_file(path: Path) -> None:
+    """Raise unless ``path`` is a regular file (after links), without ever opening it.
 
-    Any sample rate and channel count; any format libsndfile reads (WAV, FLAC, Ogg Vorbis/Opus,
-    MP3, AIFF, ...). Integer PCM is scaled to [-1, 1).
-
-    Args:
-        path: the file.
-    Returns:
-        Audio with samples float32 (channels, samples), the file's sample rate (Hz) and path.
-    Raises:
-        AudioFileNotFoundError: the file does not exist.
-        EmptyAudioError: the file has zero bytes or zero frames.
-        AudioDecodeError: not audio (e.g. a text file named .wav), corrupt, truncated (a WAV whose
-            data chunk is shorter than its header declares; a FLAC/MP3 that decodes to fewer
-            frames than it declares), or holding NaN/infinite samples. A cut Ogg file cannot be
-            told from a shorter one (Ogg declares no total length) and reads as what is present.
-        AudioError: the file exists but cannot be opened (e.g. permission denied).
+    Opening a FIFO for reading blocks until a writer comes, and a device such as ``/dev/zero`` never
+    ends, so both are refused from their ``stat`` alone.
     """
-    path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            raise AudioFileNotFoundError(f"{path}: broken link (its target does not exist or loops)")
         raise AudioFileNotFoundError(f"{path}: no such file")
-    if path.is_dir():
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
         raise AudioDecodeError(f"{path}: is a folder, not an audio file")
-    try:
-        if path.stat().st_size == 0:
-            raise EmptyAudioError(f"{path}: empty file (0 bytes)")
-        _check_wav_complete(path)
-        with sf.SoundFile(path) as fh:
-            declared, fmt, sample_rate = fh.frames, fh.format, fh.samplerate
-            data = fh.read(dtype="float32", always_2d=True)
-    except sf.LibsndfileError as exc:
-        raise AudioDecodeError(f"{path}: cannot decode as audio ({_one_line(exc.error_string)})") from exc
-    except (sf.SoundFileError, RuntimeError) as exc:
-        raise AudioDecodeError(f"{path}: cannot decode as audio ({_one_line(exc)})") from exc
-    except OSError as exc:
-        raise AudioError(f"{path}: cannot read ({_one_line(exc.strerror or exc)})") from exc
+    if not stat.S_ISREG(mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise AudioDecodeError(f"{path}: is {kind}, not an audio file; save the audio to a file first")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int, str, int]:
+    """(float32 (frames, channels), sample rate Hz, format, declared frames), read block by block so a
+    header that declares more frames than the file holds cannot make one huge allocation."""
+    blocks = []
+    with _quiet_decoder, sf.SoundFile(path) as fh:
+        declared, fmt, sample_rate, channels = fh.frames, fh.format, fh.samplerate, fh.channels
+        while len(block := fh.read(_READ_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            blocks.append(block)  # (SoundFile.blocks would pad a short file's last block with garbage)
+    data = np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
+    return data, int(sample_rate), fmt, int(declared)
+
+
+def _check_decoded(path: Path, data: np.ndarray, sample_rate: int, fmt: str, declared: int,
+                   min_duration_s: float, max_channels: int | None) -> None:
+    """Raise the loader's errors for truncation, no frames, non-finite samples, or an unusable rate or length."""
     shortfall = declared - data.shape[0]
     tolerance = int(_MP3_LENGTH_TOLERANCE * declared) if fmt == "MP3" else 0
     if shortfall > tolerance:
@@ -155,7 +212,70 @@ def load_audio(path: str | os.PathLike) -> Audio:
         raise EmptyAudioError(f"{path}: no audio (0 frames)")
     if not np.isfinite(data).all():
         raise AudioDecodeError(f"{path}: corrupt: holds NaN or infinite samples")
-    return Audio(samples=np.ascontiguousarray(data.T), sample_rate=int(sample_rate), path=path)
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioDecodeError(f"{path}: unusable sample rate {sample_rate} Hz "
+                               f"(SENSE takes {MIN_SAMPLE_RATE} Hz to {MAX_SAMPLE_RATE // 1000} kHz)")
+    if data.shape[0] < math.ceil(min_duration_s * sample_rate - 1e-6):
+        raise TooShortAudioError(f"{path}: too short: {data.shape[0]} frames ({1000 * data.shape[0] / sample_rate:.3g} ms); "
+                                 f"SENSE needs at least {1000 * min_duration_s:g} ms of audio")
+    if max_channels is not None and data.shape[1] > max_channels:
+        raise TooManyChannelsError(f"{path}: has {data.shape[1]} channels; this takes at most {max_channels} "
+                                   "(L, R, C, Ls, Rs): downmix it first")
+    peak = float(np.max(np.abs(data)))
+    if peak > MAX_FLOAT_PEAK:
+        raise AudioDecodeError(f"{path}: corrupt or mis-scaled: samples reach {peak:.3g} "
+                               f"(full scale is 1.0; more than {MAX_FLOAT_PEAK:g} is not audio)")
+
+
+def load_audio(path: str | os.PathLike, *, min_duration_s: float = MIN_DURATION_S,
+               max_channels: int | None = None) -> Audio:
+    """Read an audio file into float32 samples of shape (channels, samples).
+
+    Any channel count; a sample rate from :data:`MIN_SAMPLE_RATE` to :data:`MAX_SAMPLE_RATE` Hz; any
+    format libsndfile reads (WAV, FLAC, Ogg Vorbis/Opus, MP3, AIFF, ...). Integer PCM is scaled to [-1, 1).
+    Only regular files are opened: a folder, FIFO, device or socket is refused from its ``stat``.
+
+    Args:
+        path: the file.
+        min_duration_s: shortest accepted audio, seconds (default :data:`MIN_DURATION_S`; 0 takes 1 frame).
+        max_channels: most channels accepted (None: any; the processing chain takes
+            :data:`MAX_PROCESSED_CHANNELS`).
+    Returns:
+        Audio with samples float32 (channels, samples), the file's sample rate (Hz) and path.
+    Raises:
+        AudioFileNotFoundError: the file does not exist (or is a broken link).
+        EmptyAudioError: the file has zero bytes or zero frames.
+        TooShortAudioError: fewer than ``min_duration_s`` seconds of audio.
+        TooManyChannelsError: more than ``max_channels`` channels.
+        AudioDecodeError: not a regular file (folder, FIFO, device), not audio (e.g. a text file named
+            .wav), corrupt, truncated (a WAV whose data chunk is shorter than its header declares; a
+            FLAC/MP3 that decodes to fewer frames than it declares), holding NaN/infinite samples or
+            float samples beyond :data:`MAX_FLOAT_PEAK`, or a sample rate outside the range. A cut Ogg
+            file cannot be told from a shorter one (Ogg declares no total length) and reads as what is present.
+        AudioError: the file exists but cannot be opened (e.g. permission denied).
+    """
+    path = Path(path)
+    try:
+        _refuse_non_file(path)
+        if path.stat().st_size == 0:
+            raise EmptyAudioError(f"{path}: empty file (0 bytes)")
+        _check_wav_complete(path)
+        data, sample_rate, fmt, declared = _decode(path)
+    except AudioError:
+        raise
+    except sf.LibsndfileError as exc:
+        reason = _one_line(exc.error_string)
+        if "not a regular file" in reason:  # libsndfile's words when no decoder recognised the bytes
+            reason = "not in a format SENSE reads: WAV, FLAC, Ogg, MP3, AIFF"
+        raise AudioDecodeError(f"{path}: cannot decode as audio ({reason})") from exc
+    except (sf.SoundFileError, RuntimeError, ValueError, struct.error) as exc:
+        raise AudioDecodeError(f"{path}: cannot decode as audio ({_one_line(exc)})") from exc
+    except (MemoryError, OverflowError) as exc:
+        raise AudioDecodeError(f"{path}: cannot decode as audio (its header declares an impossible size)") from exc
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read ({_one_line(exc.strerror or exc)})") from exc
+    _check_decoded(path, data, sample_rate, fmt, declared, min_duration_s, max_channels)
+    return Audio(samples=np.ascontiguousarray(data.T), sample_rate=sample_rate, path=path)
 
 
 def resample(samples: np.ndarray, sample_rate_in: int, sample_rate_out: int) -> np.ndarray:

@@ -5,7 +5,8 @@
 - :mod:`webui.chat`: :class:`~webui.chat.SenseApp`, the event handlers;
 - :mod:`webui.layout`: the Blocks page, its events and look;
 - :mod:`webui.server`: runtime loading, login and launching the server;
-- :mod:`webui.bench`: the send → playable benchmark.
+- :mod:`webui.bench`: the send → playable benchmark;
+- :mod:`webui.loadtest`: many sessions at once, timed, then isolation and file-route attack checks.
 
 ``app.py`` at the project root is the command (``python app.py --help``).
 """

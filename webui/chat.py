@@ -3,8 +3,9 @@
 Everything a turn does happens in :mod:`agent` (one :class:`agent.engine.Engine` per process);
 this class only moves files and words between the browser and it. Preferences are per user: the
 logged-in user when a password is set, else one anonymous user id per session. Turns run through
-Gradio's queue (``concurrency`` at once; the engine itself is serialised by a lock) and report
-progress step by step (:mod:`webui.results`).
+Gradio's queue (``concurrency`` at once, each session's turns in order) and report progress step by
+step (:mod:`webui.results`); planner completions take turns in :class:`agent.llm_queue.PlannerQueue`,
+and a turn waiting there shows "Waiting for the planner: n ahead".
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ import atexit
 import logging
 import re
 import secrets
-import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from agent.engine import Engine
+from agent.llm_queue import PlannerQueue, queued
 from knowledge.config import data_dir, sense_home
 from tools.audio_io import AudioError
 from tools.errors import SenseError, one_line
 from webui import results
-from webui.session import Limits, Session, SessionStore, UploadProblem, adopt, assistant, check_upload
+from webui.session import (SESSION_TTL_S, Limits, Session, SessionStore, UploadProblem, adopt, assistant,
+                           check_upload)
 
 log = logging.getLogger("sense.app")
 
@@ -37,6 +40,11 @@ WELCOME = (
 )
 
 
+#: Most turns at once: the engine keeps the last 6 turns' arrays (agent.nodes.Workspace), and 2 cores
+#: gain nothing from more.
+MAX_CONCURRENCY = 4
+
+
 class SenseApp:
     """The web UI over one loaded :class:`agent.runtime.Runtime`.
 
@@ -44,17 +52,22 @@ class SenseApp:
         rt: the loaded runtime (stores, LLM or rules only).
         limits: upload limits.
         sessions_root: where session folders go (default ``SENSE_HOME/app-sessions``).
-        concurrency: how many turns the queue runs at once (the engine itself is serialised by a
-            lock: the LLM and the engine's audio cache are not thread-safe).
+        concurrency: how many turns Gradio's queue runs at once (1 … :data:`MAX_CONCURRENCY`); one
+            session's turns still run in order, and planner completions one at a time: ``rt.llm`` is
+            put behind its :class:`agent.llm_queue.PlannerQueue` (one per model, shared by every runtime
+            that uses it) unless it already is.
+        session_ttl_s: a session idle this long, seconds, is dropped with its folder.
     """
 
-    def __init__(self, rt, *, limits: Limits = Limits(), sessions_root: Path | None = None, concurrency: int = 1):
+    def __init__(self, rt, *, limits: Limits = Limits(), sessions_root: Path | None = None, concurrency: int = 1,
+                 session_ttl_s: float = SESSION_TTL_S):
+        rt.llm = queued(rt.llm)
         self.rt = rt
         self.engine = Engine(rt)
         self.limits = limits
-        self.concurrency = max(1, int(concurrency))
-        self.store = SessionStore(Path(sessions_root) if sessions_root else sense_home() / "app-sessions", WELCOME)
-        self._engine_lock = threading.Lock()
+        self.concurrency = min(MAX_CONCURRENCY, max(1, int(concurrency)))
+        self.store = SessionStore(Path(sessions_root) if sessions_root else sense_home() / "app-sessions", WELCOME,
+                                  ttl_s=session_ttl_s, on_drop=self._forget_thread)
         self.planner = getattr(rt.llm, "name", None) or "rule-based parser"
         self.demo_track = self._demo_track()
         atexit.register(self.close)
@@ -79,9 +92,11 @@ class SenseApp:
 
     def forget(self, session: Session | None) -> None:
         """Gradio's State delete callback: the tab closed; drop the folder and the conversation."""
-        if not isinstance(session, Session):
-            return
-        self.store.drop(session)
+        if isinstance(session, Session):
+            self.store.drop(session)
+
+    def _forget_thread(self, session: Session) -> None:
+        """The store dropped ``session`` (closed or expired): delete its conversation too."""
         try:
             self.engine.forget(session.thread)
         except Exception:  # noqa: BLE001 - cleanup must not fail the server
@@ -110,10 +125,14 @@ class SenseApp:
         return adopt(session, upload, self.limits)
 
     def _adopt_or_explain(self, session: Session, upload: str | None) -> str | None:
-        """:meth:`adopt` the upload (if any); None when fine, else what to tell the person."""
+        """:meth:`adopt` the upload (if any); None when fine, else what to tell the person.
+
+        A path inside another session's folder (an API client can name any file Gradio may serve) is refused.
+        """
         if not upload:
             return None
         try:
+            self._own_or_outside(session, Path(upload))
             self.adopt(session, upload)
         except UploadProblem as exc:
             return str(exc)
@@ -121,6 +140,28 @@ class SenseApp:
             log.exception("upload failed")
             return f"I couldn't take that file ({type(exc).__name__}). Please try again."
         return None
+
+    def _own_or_outside(self, session: Session, path: Path) -> None:
+        """Raise :class:`UploadProblem` when ``path`` lies in the sessions' folder but not in ``session``'s own."""
+        try:
+            resolved = path.resolve()
+        except OSError as exc:
+            raise UploadProblem(f"I can't open **{path.name}**.") from exc
+        root, own = self.root.resolve(), session.folder.resolve()
+        if resolved.is_relative_to(root) and not resolved.is_relative_to(own):
+            log.warning("session %s named a file of another session", session.id[:8])
+            raise UploadProblem(f"**{path.name}** is not one of your files.")
+
+    def _planner_watch(self, progress):
+        """While a turn waits for the planner, show how many requests are ahead of it."""
+        if not isinstance(self.rt.llm, PlannerQueue):
+            return nullcontext()
+
+        def report(ahead: int) -> None:
+            progress(0.08, desc=f"Waiting for the planner: {ahead} ahead…" if ahead
+                     else "Understanding your request… (local LLM)")
+
+        return self.rt.llm.watch(report)
 
     # --- outputs of an event -------------------------------------------------------------------
 
@@ -150,7 +191,8 @@ class SenseApp:
         """One chat turn (a generator: first the person's message, then the answer)."""
         s = self._session(session, request)
         text = (message or "").strip()
-        problem = self._adopt_or_explain(s, audio)
+        with self.store.turn_lock(s):
+            problem = self._adopt_or_explain(s, audio)
         if problem:
             s.history.append(assistant(f"⚠️ {problem}"))
             yield self._outputs(s, msg=text, audio_in=gr.update(value=None))
@@ -164,9 +206,9 @@ class SenseApp:
         yield self._outputs(s, msg="")
         progress(0.05, desc="Understanding your request…" + (" (local LLM)" if self.rt.llm else ""))
         try:
-            with self._engine_lock:
+            with self.store.turn_lock(s), self._planner_watch(progress):
                 outcome = results.run_turn(self.engine, s, text, progress)
-            changed = results.show(s, outcome)
+                changed = results.show(s, outcome)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a traceback
             s.history.append(assistant("⚠️ " + self._friendly(exc)))
             yield self._outputs(s)
@@ -200,7 +242,8 @@ class SenseApp:
         if not audio:
             return self._outputs(s)
         before = len(s.adopted)
-        problem = self._adopt_or_explain(s, audio)
+        with self.store.turn_lock(s):
+            problem = self._adopt_or_explain(s, audio)
         if problem:
             s.history.append(assistant(f"⚠️ {problem}"))
             return self._outputs(s, audio_in=gr.update(value=None))

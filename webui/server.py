@@ -6,6 +6,7 @@ Nothing leaves the machine: no analytics, no share links, system fonts only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -44,13 +45,21 @@ def auth_from_env() -> tuple[str, str] | None:
     return (os.environ.get("SENSE_APP_USER", "sense"), password) if password else None
 
 
-def load_runtime(*, no_llm: bool = False, model: str | None = None, llm_url: str | None = None):
-    """The agent's :class:`agent.runtime.Runtime` (rule-based only with ``no_llm``).
+def load_runtime(*, no_llm: bool = False, model: str | None = None, llm_url: str | None = None,
+                 prefs_path: Path | None = None):
+    """The agent's :class:`agent.runtime.Runtime` (rule-based only with ``no_llm``), its planner behind a
+    :class:`agent.llm_queue.PlannerQueue` so the sessions' completions take turns.
 
+    Args:
+        no_llm, model, llm_url: as ``python app.py``'s options.
+        prefs_path: the preference store (default ``SENSE_HOME/preferences.sqlite``).
     Raises:
         knowledge.config.DataMissingError, agent.models.ModelMissingError, agent.llm.LLMError:
             data or the planner model is missing or unreachable.
     """
+    from agent.llm_queue import queued
     from agent.runtime import Runtime
 
-    return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm)
+    rt = Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, prefs_path=prefs_path)
+    rt.llm = queued(rt.llm)
+    return rt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -90,11 +91,18 @@ def test_login_makes_preferences_per_user(rt_rules, excerpt, tmp_path):
     try:
         with pytest.raises(Exception):
             Client(url, verbose=False)  # no login, no API
+        with pytest.raises(Exception):
+            Client(url, auth=("alice", "wrong"), verbose=False)  # a wrong password neither
         client = Client(url, auth=("alice", "s3cret"), verbose=False)
         *_, trace, _, _ = client.predict("warmer", handle_file(str(excerpt)), api_name="/chat")
         client.predict(api_name="/rate_up")
         record = web.rt.prefs.get("alice", trace["preference_record_id"])
         assert record.rating == 1 and record.request == "warmer"
+        result = next(iter(web.sessions.values())).result["audio"]
+        file_url = f"{url}gradio_api/file={result}"
+        assert httpx.get(file_url, timeout=30).status_code in (401, 403)  # files need the login too
+        login = httpx.post(f"{url}login", data={"username": "alice", "password": "s3cret"}, timeout=30)
+        assert httpx.get(file_url, cookies=login.cookies, timeout=30).status_code == 200
     finally:
         demo.close()
 

@@ -93,6 +93,48 @@ def test_nan_samples(tmp_path):
     _raises_one_line(AudioDecodeError, path, "NaN")
 
 
+def test_fifo_and_device_refused_without_opening(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    _raises_one_line(AudioDecodeError, fifo, "named pipe")
+    _raises_one_line(AudioDecodeError, "/dev/zero", "device")
+    link = tmp_path / "gone.wav"
+    link.symlink_to(tmp_path / "nowhere.wav")
+    _raises_one_line(AudioFileNotFoundError, link, "broken link")
+
+
+def test_too_short_too_slow_and_too_many_channels(tmp_path):
+    from tools.audio_io import TooManyChannelsError, TooShortAudioError
+
+    one = tmp_path / "one.wav"
+    sf.write(one, np.zeros((1, 2)), 44100)
+    _raises_one_line(TooShortAudioError, one, "too short", "100 ms")
+    assert load_audio(one, min_duration_s=0).n_samples == 1
+    slow = tmp_path / "slow.wav"
+    sf.write(slow, np.zeros((4, 1)), 1)
+    _raises_one_line(AudioDecodeError, slow, "sample rate 1 Hz")
+    eight = _wav(tmp_path / "eight.wav", seconds=0.2, channels=8)
+    assert load_audio(eight).channels == 8
+    with pytest.raises(TooManyChannelsError, match="8 channels"):
+        load_audio(eight, max_channels=5)
+
+
+def test_header_declaring_more_frames_reads_no_garbage(tmp_path):
+    """soundfile's blocks() pads a short read with uninitialised memory; the loader must not."""
+    path = tmp_path / "short.mp3"
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal((22050, 1)), 22050, format="MP3")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 5])
+    _raises_one_line(AudioDecodeError, path, "truncated MP3")
+
+
+def test_huge_float_samples_refused(tmp_path):
+    path = tmp_path / "huge.wav"
+    sf.write(path, np.full((4410, 1), 1e30), 44100, subtype="FLOAT")
+    _raises_one_line(AudioDecodeError, path, "1e+30")
+
+
 def test_errors_share_a_base_class():
     assert issubclass(AudioFileNotFoundError, AudioError) and issubclass(AudioFileNotFoundError, FileNotFoundError)
     assert issubclass(AudioDecodeError, AudioError) and issubclass(EmptyAudioError, AudioError)
@@ -174,7 +216,7 @@ def test_write_never_overwrites(tmp_path):
 
 def test_write_clips_overs_instead_of_wrapping(tmp_path):
     x = np.array([[0.5, 1.7, -2.0, 0.25]], dtype=np.float32)
-    y = load_audio(write_audio(tmp_path / "overs.wav", x, 44100)).samples
+    y = load_audio(write_audio(tmp_path / "overs.wav", x, 44100), min_duration_s=0).samples
     assert y[0, 1] == pytest.approx(1.0, abs=1e-6) and y[0, 2] == pytest.approx(-1.0, abs=1e-6)
 
 
