@@ -14,6 +14,7 @@ import argparse
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -143,7 +144,19 @@ def _hybrid_in_child(samples, sample_rate: int) -> tuple[float, float]:
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     separate(samples, sample_rate, "spleeter")
-    return time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return time.perf_counter() - t0, _own_peak_rss_mb()
+
+
+def _own_peak_rss_mb() -> float:
+    """This process's own peak RSS, MB: Linux's VmHWM (reset by exec), since ru_maxrss keeps the value the
+    forking parent had (a spawned child would report the planner's 4 GB); ru_maxrss elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _hybrid_rows(samples, sample_rate: int, seconds: float) -> list[tuple[str, str, str]]:
