@@ -20,7 +20,6 @@ from agent.llm import LLMBackend, LLMError
 from agent.prompts import build_messages
 from agent.rules import Vocabulary
 from agent.schemas import Intent, intent_json_schema
-from tools.errors import one_line
 
 #: The LLM's reply is JSON of a handful of keys; a longer one is rambling (and would crowd the context).
 MAX_REPLY_TOKENS = 160
@@ -54,7 +53,7 @@ _UNAVAILABLE = "LLM unavailable: "
 def fallback_note(why: str) -> str:
     """The reply's sentence when the planner could not be used (one line): ``"The planner was unavailable
     (WHY); I read your request with the rule-based parser."``"""
-    return f"The planner was unavailable ({one_line(Exception(why))}); I read your request with the rule-based parser."
+    return f"The planner was unavailable ({' '.join(why.split())}); I read your request with the rule-based parser."
 
 
 _LISTENING_WORDS = re.compile(r"\b(listen\w*|hear\w*|wearing|wear|using|use|have|own|through my|on my)\b")

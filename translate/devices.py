@@ -27,16 +27,17 @@ from typing import Literal
 import numpy as np
 from rapidfuzz import process
 
+from agent.planner import TRANSFER_MAX_BOOST_DB, TRANSFER_SMOOTHING_OCTAVES
+from agent.toolbox import MAX_CUT_DB
 from knowledge.fr_store import FR_GRID_HZ, FRStore
+from tools.eq import MAX_GAIN_DB
 from tools.errors import SenseError
 from tools.transfer import minimum_phase_fir, transfer_curve
 
-#: The agent's transfer settings (agent.planner.TRANSFER_SMOOTHING_OCTAVES rounded as the plan stores
-#: it, agent.planner.TRANSFER_MAX_BOOST_DB) and its filter limits (agent.toolbox.MAX_CUT_DB,
-#: tools.eq.MAX_GAIN_DB); tests/translate checks they equal the agent's.
-SMOOTHING_OCTAVES = round(1 / 6, 4)
-MAX_BOOST_DB = 6.0
-CLIP_DB = (-30.0, 12.0)
+#: The agent's transfer settings (the smoothing rounded as the plan stores it) and its filter limits.
+SMOOTHING_OCTAVES = round(TRANSFER_SMOOTHING_OCTAVES, 4)
+MAX_BOOST_DB = TRANSFER_MAX_BOOST_DB
+CLIP_DB = (MAX_CUT_DB, MAX_GAIN_DB)
 
 DeviceKind = Literal["headphone", "speaker"]
 _LOADS = {"count": 0}  # how many catalogues this process has loaded (tests check: once per worker)

@@ -47,8 +47,8 @@ def auth_from_env() -> tuple[str, str] | None:
 
 def load_runtime(*, no_llm: bool = False, model: str | None = None, llm_url: str | None = None,
                  prefs_path: Path | None = None):
-    """The agent's :class:`agent.runtime.Runtime` (rule-based only with ``no_llm``), its planner behind a
-    :class:`agent.llm_queue.PlannerQueue` so the sessions' completions take turns.
+    """The agent's :class:`agent.runtime.Runtime` (rule-based only with ``no_llm``); :class:`webui.chat.SenseApp`
+    puts its planner behind a :class:`agent.llm_queue.PlannerQueue` so the sessions' completions take turns.
 
     Args:
         no_llm, model, llm_url: as ``python app.py``'s options.
@@ -57,9 +57,6 @@ def load_runtime(*, no_llm: bool = False, model: str | None = None, llm_url: str
         knowledge.config.DataMissingError, agent.models.ModelMissingError, agent.llm.LLMError:
             data or the planner model is missing or unreachable.
     """
-    from agent.llm_queue import queued
     from agent.runtime import Runtime
 
-    rt = Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, prefs_path=prefs_path)
-    rt.llm = queued(rt.llm)
-    return rt
+    return Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, prefs_path=prefs_path)
