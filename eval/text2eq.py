@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -38,13 +37,14 @@ import numpy as np
 import scipy.stats
 
 from eval.metrics import kantorovich_distance, reflective_kde_kantorovich
-from knowledge.config import data_dir
-from knowledge.descriptors import (
-    AUDEALIZE_FREQS_HZ,
-    AUDEALIZE_MAX_DB,
-    DEFAULT_AMOUNT,
-    DescriptorPrior,
-    normalised_curve,
+from knowledge.descriptors import DescriptorPrior
+from knowledge.population import (  # noqa: F401  (re-exported: the evaluation's population definitions)
+    AMOUNT_DB,
+    BOUNDS_DB,
+    band_gains,
+    load_english,
+    population_samples,
+    smile_tilt_xy,
 )
 
 N_SAMPLES = 32
@@ -53,32 +53,9 @@ N_SAMPLES = 32
 K_NEIGHBOURS = 5
 """Training words whose distributions the system mixes."""
 
-BOUNDS_DB = (-6.0, 6.0)
-"""Range of each axis of the 2-D space (the Beosonic control's ±6 dB); samples are clipped to it."""
-
-AMOUNT_DB = AUDEALIZE_MAX_DB * DEFAULT_AMOUNT
-"""Band gain (dB) at curve value ±1: curves are compared at the production default amount."""
-
-_OCTAVES = 5.0  # the 2-D basis spans ±5 octaves around 1 kHz (31 Hz .. 32 kHz)
-_T = np.log2(AUDEALIZE_FREQS_HZ / 1000.0) / _OCTAVES
-_BASIS = np.stack([np.ones_like(_T), _T**2 - np.mean(_T**2), _T], axis=1)  # level, smile, tilt
 METHODS = ("population resample (floor)", "system", "nearest word", "static preset", "random")
 METRICS = ("w1_bands_db", "w1_xy_db", "kde_w1_xy_db")
 _BEGIN, _END = "<!-- text2eq:begin -->", "<!-- text2eq:end -->"
-
-
-def load_english(path: Path | None = None) -> list[dict]:
-    """English entries of eqdescriptors.json, file order.
-
-    Args:
-        path: default ``data_dir()/prefs/audealize/eqdescriptors.json``.
-    Returns:
-        dicts ``{word, lang, settings (40 floats), agreement, num, x, y}`` (294 in the shared data).
-    Raises:
-        DataMissingError: no data dir; OSError / json.JSONDecodeError for an unreadable file.
-    """
-    path = Path(path) if path is not None else data_dir() / "prefs" / "audealize" / "eqdescriptors.json"
-    return [e for e in json.loads(path.read_bytes()) if e["lang"] == "English"]
 
 
 def split_words(words: list[str], holdout: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -96,52 +73,6 @@ def split_words(words: list[str], holdout: float = 0.2, seed: int = 0) -> tuple[
     n_held = min(max(1, round(holdout * len(words))), len(words) - 1)
     held = set(np.random.default_rng(seed).permutation(len(words))[:n_held].tolist())
     return [w for i, w in enumerate(words) if i not in held], [w for i, w in enumerate(words) if i in held]
-
-
-def band_gains(entries: list[dict]) -> np.ndarray:
-    """Band gains of entries at the default amount: float64 (n, 40) dB = AMOUNT_DB · normalised curve.
-
-    Source: Audealize's normalisation (:func:`knowledge.descriptors.normalised_curve`).
-    """
-    return np.array([AMOUNT_DB * normalised_curve(e["settings"]) for e in entries]).reshape(len(entries), -1)
-
-
-def smile_tilt_xy(gains_db: np.ndarray) -> np.ndarray:
-    """Beosonic-style 2-D coordinates of 40-band curves, clipped to BOUNDS_DB.
-
-    Least-squares fit over the bands of g(f) ≈ c + x·(T² − mean T²) + y·T, T = log2(f / 1 kHz) / 5;
-    the level c is dropped (loudness is matched afterwards). x ("smile", dB): how far ±5 octaves
-    from 1 kHz rise above 1 kHz; y ("tilt", dB): the slope per 5 octaves, + = brighter.
-
-    Args:
-        gains_db: float array (n, 40) or (40,), dB on AUDEALIZE_FREQS_HZ.
-    Returns:
-        float64 (n, 2) [x, y], dB, each clipped to BOUNDS_DB.
-    Source: the 2-D control of DESIGN.md §5 (x smile, y tilt around 1 kHz, ±6 dB), after the
-        Beosonic space of arXiv 2601.09448.
-    """
-    g = np.atleast_2d(np.asarray(gains_db, dtype=np.float64))
-    coef, *_ = np.linalg.lstsq(_BASIS, g.T, rcond=None)
-    return np.clip(coef[1:].T, *BOUNDS_DB)
-
-
-def population_samples(
-    gains_db: np.ndarray, agreement: np.ndarray, spread: np.ndarray, rng: np.random.Generator
-) -> np.ndarray:
-    """One draw per row from N(gains_db[i], (1 − agreement[i])² · C), C = covariance of ``spread``'s rows.
-
-    Args:
-        gains_db: float (n, 40), the curve (dB) each sample is drawn around (repeat a word's
-            curve n times for n samples of its population).
-        agreement: float (n,) (or a scalar), crowd agreement 0..1 of each row's word.
-        spread: float (m, 40), m >= 2 curves whose covariance shapes the spread.
-        rng: numpy Generator.
-    Returns:
-        float64 (n, 40) dB.
-    """
-    centred = spread - spread.mean(axis=0)
-    noise = rng.standard_normal((len(gains_db), len(centred))) @ centred / np.sqrt(len(centred) - 1)
-    return gains_db + (1.0 - np.asarray(agreement, dtype=np.float64)).reshape(-1, 1) * noise
 
 
 @dataclass(eq=False)
