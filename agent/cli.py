@@ -56,12 +56,12 @@ def one_line_errors():
         raise typer.Exit(130)
 
 
-def _engine(model, llm_url, no_llm, fr_dir):
+def _engine(model, llm_url, no_llm, fr_dir, variants: bool):
     from agent.engine import Engine
     from agent.runtime import Runtime
 
     with err.status("Loading knowledge and the planner model…"):
-        return Engine(Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, fr_root=fr_dir))
+        return Engine(Runtime.load(model=model, llm_url=llm_url, use_llm=not no_llm, fr_root=fr_dir), variants=variants)
 
 
 def _turn(engine, thread: str, request: str, input_path, user: str, output=None, listening=None):
@@ -81,6 +81,8 @@ def _print_result(outcome) -> None:
             console.print(outcome.details)
         for kind, path in outcome.outputs.items():
             console.print(f"  {kind:6s} {escape(str(path))}")
+        for option in (outcome.variants.options if outcome.variants else []):
+            console.print(f"  {option.letter:6s} {escape(option.audio)}  ({escape(option.label)})")
         console.print(f"  (took {sum(outcome.timings_s.values()):.1f} s; rate it with `sense feedback up|down`)")
     else:
         console.print(outcome.reply, markup=False)
@@ -99,6 +101,7 @@ def run(
     llm_url: UrlOpt = None,
     no_llm: NoLLMOpt = False,
     fr_dir: FRDirOpt = None,
+    variants: Annotated[bool, typer.Option("--variants", help="Also render up to two alternatives (OUT-B.wav, OUT-C.wav) when people mean the tone word in clearly different ways; pick one later in `sense chat`.")] = False,
 ) -> None:
     """Process INPUT as REQUEST says; write OUT.wav, OUT.json (trace) and OUT.png (plot).
 
@@ -113,7 +116,7 @@ def run(
 
     with one_line_errors():
         load_audio(input, max_channels=MAX_PROCESSED_CHANNELS)  # fail fast, before loading any model
-        engine = _engine(model, llm_url, no_llm, fr_dir)
+        engine = _engine(model, llm_url, no_llm, fr_dir, variants)
         outcome = _turn(engine, uuid.uuid4().hex, request, input, user, output, listening_device)
     _print_result(outcome)
 
@@ -127,9 +130,11 @@ def chat(
     llm_url: UrlOpt = None,
     no_llm: NoLLMOpt = False,
     fr_dir: FRDirOpt = None,
+    variants: Annotated[bool, typer.Option("--variants/--no-variants", help="Offer alternatives B and C (OUT-B.wav, OUT-C.wav) when a tone word means clearly different things to different people.")] = True,
 ) -> None:
     """A conversation: "make it sound like my AirPods", "a bit more", "even warmer", "undo", "redo",
-    "the second one" (answering a question), "actually make it brighter instead", "compare to the original";
+    "the second one" (answering a question, or picking an offered variant: "variant B", "keep A"),
+    "actually make it brighter instead", "compare to the original";
     questions ("which of my headphones has the most bass?", "is it clipping?", "why did you cut 3 kHz?") are
     answered without changing the audio, and "make it sound like those" then uses the device the answer named.
 
@@ -140,7 +145,7 @@ def chat(
     with one_line_errors():
         if input is not None:
             load_audio(input, max_channels=MAX_PROCESSED_CHANNELS)
-        engine = _engine(model, llm_url, no_llm, fr_dir)
+        engine = _engine(model, llm_url, no_llm, fr_dir, variants)
     thread = uuid.uuid4().hex
     console.print("SENSE chat. Type a request; /audio PATH, /good, /bad, /quit.")
     while True:
@@ -153,14 +158,7 @@ def chat(
         if line in ("/quit", "/exit"):
             break
         if line.startswith("/audio "):
-            candidate = Path(line.split(" ", 1)[1].strip()).expanduser()
-            try:
-                with one_line_errors():
-                    load_audio(candidate, max_channels=MAX_PROCESSED_CHANNELS)
-                    input = candidate
-                    console.print(f"now working on {input}", markup=False)
-            except typer.Exit:
-                pass  # the error line is printed; the chat goes on with the file it had
+            input = _switch_audio(line.split(" ", 1)[1], input)
             continue
         if line in ("/good", "/bad"):
             try:
@@ -174,6 +172,20 @@ def chat(
             _print_result(outcome)
         except typer.Exit:
             continue
+
+
+def _switch_audio(name: str, current: Path | None) -> Path | None:
+    """The file `/audio NAME` names when it can be read, else ``current`` (the error line is printed)."""
+    from tools.audio_io import MAX_PROCESSED_CHANNELS, load_audio
+
+    candidate = Path(name.strip()).expanduser()
+    try:
+        with one_line_errors():
+            load_audio(candidate, max_channels=MAX_PROCESSED_CHANNELS)
+            console.print(f"now working on {candidate}", markup=False)
+            return candidate
+    except typer.Exit:
+        return current
 
 
 def _rate(prefs, user: str, rating: int, record: int | None) -> None:

@@ -20,15 +20,16 @@ Device names and words are resolved here (FR store, profile, prior); the result 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agent import planner, rules
+from agent import planner, rules, variants
 from agent.runtime import Runtime
 from agent.schemas import Intent, StemName
 from agent.settings import DeviceRef, Settings, StemMove, ToneMove, merge_tone
+from agent.variants import VariantSet
 from knowledge.descriptors import EMBEDDING_CONFIDENT
 
 OFF_TOPIC_REPLY = ("I'm SENSE, an audio assistant: I can make your audio sound like it's on a given headphone or "
@@ -82,7 +83,7 @@ class PendingQuestion(BaseModel):
 class LastResult(BaseModel):
     """The last processed result: files and loudness (for "compare" and rating), and what it did (for
     "what did you change?"): the lead sentence, the reply's detail lines, each stage's curve in dB at
-    the 1/3-octave centres of :data:`THIRD_OCTAVES_HZ`."""
+    the 1/3-octave centres of :data:`THIRD_OCTAVES_HZ`; the variants offered with it (:mod:`agent.variants`)."""
 
     input: str
     audio: str
@@ -92,6 +93,7 @@ class LastResult(BaseModel):
     summary: str = ""
     steps: list[str] = Field(default_factory=list)
     stages: dict[str, list[float]] = Field(default_factory=dict)
+    variants: VariantSet | None = None
 
 
 #: 1/3-octave centres, 20 Hz–20 kHz (ISO 266), where a last result's stage curves are kept.
@@ -135,6 +137,18 @@ class TurnInput:
     user: str = "default"
     listening_device: str | None = None  # the device the person set for every turn (CLI option, web UI)
     has_audio: bool = True
+    input_path: str | None = None  # the audio worked on: tone amounts measure it (planner.content_amount)
+
+
+class VariantPick(BaseModel):
+    """A pick between offered variants: the chosen setting over the others (40 floats each, dB, word's "more" space)."""
+
+    word: str
+    direction: str
+    letter: str
+    chosen_db: list[float]
+    rejected_db: list[list[float]]
+    record_id: int | None = None
 
 
 @dataclass
@@ -146,12 +160,14 @@ class Decision:
         conversation: the conversation after this turn.
         reply: the answer or question (None for "apply": the reasoning is the reply).
         notes: how the turn was read, for the trace.
+        picked: a variant the turn picked (evidence for the person's model, stored by the dialogue node).
     """
 
     status: Literal["apply", "answer", "question"]
     conversation: Conversation
     reply: str | None = None
     notes: list[str] = field(default_factory=list)
+    picked: VariantPick | None = None
 
 
 # --------------------------------------------------------------------------------- pending
@@ -328,6 +344,27 @@ def follow_up(conv: Conversation, intent: Intent, input_path: str | None, reques
     return Decision("apply", conv.applied(scaled), notes=[f"follow-up \"{kind}\": every amount × {factor:g}"])
 
 
+def variant_pick(conv: Conversation, request: str) -> Decision | None:
+    """"the second one", "variant B", "keep A": the offered variant becomes the settings (the next request starts
+    from it) and the pick is evidence for the person's model; None when no variants are offered or none is picked."""
+    offered = conv.last.variants if conv.last is not None else None
+    index = variants.pick_of(request, 1 + len(offered.options)) if offered is not None else None
+    if index is None:
+        return None
+    settings_db = [offered.applied_db, *[o.setting_db for o in offered.options]]
+    letter = variants.LETTERS[index]
+    pick = VariantPick(word=offered.word, direction=offered.direction, letter=letter, chosen_db=settings_db[index],
+                       rejected_db=[s for i, s in enumerate(settings_db) if i != index], record_id=conv.last.record_id)
+    done = conv.model_copy(update={"last": conv.last.model_copy(update={"variants": None})})
+    if index == 0:
+        others = " and ".join(o.letter for o in offered.options)
+        return Decision("answer", done, f"Keeping A, as applied. Noted: you prefer it to {others} for "
+                        f"\"{offered.direction} {offered.word}\"; I'll lean that way next time.", picked=pick)
+    option = offered.options[index - 1]
+    return Decision("apply", done.applied(option.settings.model_copy(update={"request": request})), picked=pick,
+                    notes=[f"picked variant {letter} of \"{offered.direction} {offered.word}\": {option.label}"])
+
+
 def method_switch(conv: Conversation, intent: Intent, request: str) -> Decision | None:
     """"use the neural model" / "back to the DSP filter": same settings, other transfer method."""
     method = rules.transfer_method(request)
@@ -478,14 +515,18 @@ def tone_and_stems(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnIn
     stem moves, or a question about a word neither the expert vocabulary nor the prior knows."""
     out = _Tone()
     tone_stems = {e.stem for e in intent.stem_edits if e.operation == "tone"}
+    applied = {m.descriptor: m.direction for m in conv.settings.adjustments} if conv.settings else {}
     for adj in intent.adjustments:
         if adj.direction == "not":  # "warmer but not muddy": muddy limits the others
             out.limits.append(rt.words.lookup(adj.descriptor).word)
             continue
-        move = planner.tone_move(rt, turn.user, turn.request, adj)
+        stem = rules.stem_of_word(turn.request, adj.descriptor, tone_stems)
+        on_mix = stem is None or stem not in TONE_ON_STEMS  # a stem's EQ is not measured on the mix
+        move = planner.tone_move(rt, turn.user, turn.request, adj,
+                                 turn.input_path if turn.has_audio and on_mix else None, applied)
         if move.match_via == "embedding" and move.match_score < EMBEDDING_CONFIDENT:
             return _word_question(conv, intent, turn.request, move)
-        stem = rules.stem_of_word(turn.request, adj.descriptor, tone_stems)
+        move = variants.personalise(rt, turn.user, move)
         if stem is None:
             out.mix.append(move)
         elif stem in TONE_ON_STEMS:
@@ -589,6 +630,7 @@ def read_turn(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, 
     Returns:
         A :class:`Decision`; its conversation has no pending question unless it asks one.
     """
+    turn = replace(turn, input_path=turn.input_path or input_path)
     decision = _read(rt, conv.model_copy(update={"pending": None}), intent, turn, input_path)
     if decision.status == "apply" and not turn.has_audio:  # settings are kept; there is nothing to process yet
         return Decision("answer", decision.conversation, f"Understood ({decision.conversation.settings.summary()}). "
@@ -597,7 +639,8 @@ def read_turn(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, 
 
 
 def _read(rt: Runtime, conv: Conversation, intent: Intent, turn: TurnInput, input_path: str | None) -> Decision:
-    for rule in (lambda: method_switch(conv, intent, turn.request), lambda: follow_up(conv, intent, input_path, turn.request)):
+    for rule in (lambda: variant_pick(conv, turn.request), lambda: method_switch(conv, intent, turn.request),
+                 lambda: follow_up(conv, intent, input_path, turn.request)):
         decision = rule()
         if decision is not None:
             return decision

@@ -24,6 +24,7 @@ from agent.nodes import Deps, Processed, TurnRequest, Understood, Workspace
 from agent.plan import ToolCall
 from agent.runtime import Runtime
 from agent.settings import Settings
+from agent.variants import VariantSet
 from agent.sinks import FileSink, Sink
 from agent.rules import Vocabulary
 from knowledge.descriptors import EMBEDDING_CONFIDENT
@@ -55,6 +56,7 @@ class TurnOutcome:
         notes: how the dialogue manager read the turn.
         execution: the arrays of a processed turn (stages, curves, output), for exports and evaluation.
         asked: a question's tool calls and what each found (``{tool, args, facts}``), else [].
+        variants: alternatives offered with a processed result (files, labels), or None (:mod:`agent.variants`).
     """
 
     status: str
@@ -72,6 +74,7 @@ class TurnOutcome:
     notes: list[str] = field(default_factory=list)
     execution: Execution | None = None
     asked: list[dict] = field(default_factory=list)
+    variants: VariantSet | None = None
 
     @property
     def summary(self) -> str:
@@ -120,12 +123,14 @@ class Engine:
         sink: where results go (default: files next to the input or at ``output_path``).
         checkpoint: a LangGraph checkpointer (default: in memory).
         fast_path: read closed-vocabulary requests without the LLM (default True).
+        variants: offer (and render) alternatives when a tone word's distribution has distinct modes (default True).
     """
 
-    def __init__(self, rt: Runtime, *, sink: Sink | None = None, checkpoint=None, fast_path: bool = True):
+    def __init__(self, rt: Runtime, *, sink: Sink | None = None, checkpoint=None, fast_path: bool = True,
+                 variants: bool = True):
         self.rt = rt
         self.graph = build_graph(checkpoint)
-        self.deps = Deps(rt, Workspace(), sink or FileSink(), vocabulary(rt) if fast_path else None)
+        self.deps = Deps(rt, Workspace(), sink or FileSink(), vocabulary(rt) if fast_path else None, variants)
 
     def turn(self, thread: str, request: str, input_path: str | Path | None = None, *, user: str = "default",
              output_path: str | Path | None = None, listening_device: str | None = None,
@@ -150,7 +155,7 @@ class Engine:
                            listening_device=listening_device, turn_id=uuid.uuid4().hex)
         config = {"configurable": {"thread_id": thread}}
         reset = {"turn": turn, "understood": None, "status": None, "reply": None, "notes": [], "plan": None,
-                 "asked": None, "processed": None, "record_id": None, "timings_s": {}}
+                 "asked": None, "processed": None, "record_id": None, "timings_s": {}, "variants": None}
         if progress:
             progress(0.05, FIRST_STEP)
         for update in self.graph.stream(reset, config, stream_mode="updates", context=self.deps):
@@ -170,6 +175,7 @@ class Engine:
             measurements=processed.measurements if processed else {}, checks=processed.checks if processed else [],
             record_id=values.get("record_id"), timings_s=dict(values.get("timings_s") or {}),
             notes=list(values.get("notes") or []), asked=list(values.get("asked") or []),
+            variants=values.get("variants") if status == "processed" else None,
             execution=self.deps.workspace.executions.get(turn.turn_id) if status == "processed" else None)
 
     def conversation(self, thread: str) -> Conversation:

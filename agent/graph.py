@@ -1,5 +1,5 @@
-"""The SENSE agent as a LangGraph ``StateGraph``: understand → dialogue → plan → act → check → respond, and
-understand → ask → respond for a question (read-only tools, nothing processed).
+"""The SENSE agent as a LangGraph ``StateGraph``: understand → dialogue → plan → act → check → variants → respond,
+and understand → ask → respond for a question (read-only tools, nothing processed).
 
 This module only wires: the nodes are top-level functions in :mod:`agent.nodes` (dependencies in
 LangGraph's runtime context, :class:`agent.nodes.Deps`), and :data:`STEPS` names each node's
@@ -24,7 +24,8 @@ STEPS: dict[str, tuple[float, str]] = {
     "dialogue": (0.35, "Planning the EQ…"),
     "plan": (0.45, "Processing the audio…"),
     "act": (0.7, "Measuring the result…"),
-    "check": (0.85, "Drawing the plot and writing the explanation…"),
+    "check": (0.8, "Rendering variants…"),
+    "variants": (0.9, "Drawing the plot and writing the explanation…"),
     "respond": (1.0, "Done"),
 }
 FIRST_STEP = "Understanding the request…"
@@ -36,7 +37,7 @@ _STATE_TYPES = [
     ("agent.settings", "Settings"), ("agent.settings", "DeviceRef"), ("agent.settings", "ToneMove"),
     ("agent.settings", "BandMove"), ("agent.settings", "StemMove"), ("agent.schemas", "Intent"),
     ("agent.schemas", "Adjustment"), ("agent.schemas", "BandEdit"), ("agent.schemas", "StemEdit"),
-    ("tools.eq", "Filter"),
+    ("tools.eq", "Filter"), ("agent.variants", "VariantSet"), ("agent.variants", "VariantOption"),
     *[("agent.answers", name) for name in ("CompareDevices", "DescribeDevice", "ListDevices", "RankDevices",
                                            "AnalyzeTrack", "PreviewWord", "ExplainLast")],
     *[("agent.plan", name) for name in ("SeparateCall", "StemEqCall", "StemGainCall", "StemMuteCall", "StemSoloCall",
@@ -66,6 +67,7 @@ def build_graph(checkpoint: Any | None = None):
     graph.add_conditional_edges("dialogue", nodes.route_after_dialogue, ["plan", "respond"])
     graph.add_edge("plan", "act")
     graph.add_edge("act", "check")
-    graph.add_edge("check", "respond")
+    graph.add_edge("check", "variants")
+    graph.add_edge("variants", "respond")
     graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpoint or checkpointer())

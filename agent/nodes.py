@@ -16,7 +16,7 @@ import numpy as np
 from langgraph.runtime import Runtime as GraphRuntime
 from pydantic import BaseModel
 
-from agent import answers, dialogue, executor, planner, questions, reasoning
+from agent import answers, dialogue, executor, planner, questions, reasoning, variants
 from agent.answers import QuestionCall
 from agent.dialogue import Conversation, LastResult, TurnInput
 from agent.executor import Execution
@@ -27,6 +27,7 @@ from agent.rules import Vocabulary
 from agent.schemas import Intent
 from agent.sinks import Delivery, FileSink, Sink
 from agent.understand import Understanding, understand
+from agent.variants import VariantSet
 from knowledge.fr_store import FR_GRID_HZ
 from tools.analysis import long_term_spectrum
 from tools.audio_io import Audio, load_audio
@@ -85,6 +86,7 @@ class SenseState(TypedDict, total=False):
     record_id: int | None
     timings_s: dict[str, float]
     conversation: Conversation
+    variants: VariantSet | None
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Deps:
     workspace: Workspace = field(default_factory=Workspace)
     sink: Sink = field(default_factory=FileSink)
     vocab: Vocabulary | None = None
+    offer_variants: bool = True
 
 
 def _timed(state: SenseState, name: str, start: float) -> dict[str, float]:
@@ -153,6 +156,9 @@ def understand_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
             return {"understood": u, "status": "answer", "reply": "Fine, I've dropped that. What should change?",
                     "conversation": conv.model_copy(update={"pending": None}),
                     "timings_s": _timed(state, "understand", start)}
+    elif conv.last is not None and conv.last.variants is not None and \
+            variants.pick_of(turn.request, 1 + len(conv.last.variants.options)) is not None:
+        u = Understood(intent=Intent(action="process"), path="variant", llm=llm, notes=["a pick of an offered variant"])
     else:
         u = _understood(turn, deps, conv, llm)
     return {"understood": u, "timings_s": _timed(state, "understand", start)}
@@ -248,6 +254,10 @@ def dialogue_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     decision = dialogue.read_turn(
         runtime.context.rt, _conversation(state), state["understood"].intent,
         TurnInput(turn.request, turn.user, turn.listening_device, has_audio=bool(turn.input_path)), turn.input_path)
+    if decision.picked is not None:
+        pick = decision.picked
+        runtime.context.rt.prefs.add_pick(turn.user, pick.word, pick.direction, pick.chosen_db, pick.rejected_db,
+                                          record_id=pick.record_id)
     update = {"conversation": decision.conversation, "notes": decision.notes, "timings_s": _timed(state, "dialogue", start)}
     if decision.status != "apply":
         update.update(status=decision.status, reply=decision.reply)
@@ -288,6 +298,26 @@ def check_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
     return {"processed": processed, "timings_s": _timed(state, "check", start)}
 
 
+def variants_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """Alternatives to a new tone request's result when the word's distribution has distinct modes
+    (:func:`agent.variants.offer`), each processed like the result (loudness-matched) and delivered beside it."""
+    start = time.perf_counter()
+    deps, turn, u = runtime.context, state["turn"], state["understood"]
+    settings = _conversation(state).settings
+    if not deps.offer_variants or u.path == "variant" or u.intent.action != "process" or not u.intent.adjustments:
+        return {"variants": None, "timings_s": _timed(state, "variants", start)}
+    offered = variants.offer(deps.rt, turn.user, settings)
+    if offered is not None:
+        source = deps.workspace.load(turn.input_path)
+        main = state["processed"].outputs.get("audio")
+        for option in offered.options:
+            ex = executor.execute(deps.rt, planner.build_plan(deps.rt, option.settings), source.samples, source.sample_rate)
+            where = deps.sink.deliver(Delivery(turn.request, turn.input_path, variants.variant_path(main, option.letter)
+                                               if main else None, ex.samples, source.sample_rate, ex.applied_db))
+            option.audio = where.get("audio", "")
+    return {"variants": offered, "timings_s": _timed(state, "variants", start)}
+
+
 def _plot(path: Path, ex: Execution, source: Audio, request: str) -> Path:
     return plot_result(path, frequency_hz=FR_GRID_HZ, curves=ex.fr_curves, stages=ex.stage_curves,
                        applied_db=ex.applied_db, spectrum_before=long_term_spectrum(source.samples, source.sample_rate),
@@ -313,8 +343,11 @@ def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
                 "timings_s": _timed(state, "respond", start)}
     deps, turn, processed = runtime.context, state["turn"], state["processed"]
     ex, settings = deps.workspace.executions[turn.turn_id], conv.settings
-    reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks,
-                              [*state["understood"].told, *([fallback] if fallback else [])])
+    told = [*state["understood"].told, *([fallback] if fallback else [])]
+    offered = state.get("variants")
+    if offered is not None:  # after what earlier steps found, before the details
+        told.append(variants.offer_line(offered))
+    reply = reasoning.explain(settings, state["plan"], ex, processed.measurements, processed.checks, told)
     source = deps.workspace.load(turn.input_path)
     deps.sink.write_plot(processed.outputs, lambda path: _plot(path, ex, source, turn.request))
     request = turn.request if state["understood"].intent.action != "follow_up" else f"{settings.request} → {turn.request}"
@@ -326,11 +359,13 @@ def respond_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
                       lufs_in=processed.measurements["lufs_in"], lufs_out=processed.measurements["lufs_out"],
                       summary=reply.split("\n", 1)[0], steps=reply.split("\n")[1:],
                       stages={s.label: [round(float(v), 2) for v in np.interp(
-                          np.log(dialogue.THIRD_OCTAVES_HZ), np.log(FR_GRID_HZ), s.curve)] for s in ex.stages})
+                          np.log(dialogue.THIRD_OCTAVES_HZ), np.log(FR_GRID_HZ), s.curve)] for s in ex.stages},
+                      variants=offered)
     return {"reply": reply, "record_id": record_id, "conversation": conv.model_copy(update={"last": last}),
             "timings_s": timings}
 
 
 __all__ = ["SenseState", "TurnRequest", "Understood", "Processed", "Deps", "Workspace", "Settings",
-           "understand_node", "ask_node", "dialogue_node", "plan_node", "act_node", "check_node", "respond_node",
+           "understand_node", "ask_node", "dialogue_node", "plan_node", "act_node", "check_node", "variants_node",
+           "respond_node",
            "route_after_understand", "route_after_dialogue"]

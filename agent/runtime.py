@@ -36,10 +36,22 @@ class Runtime:
     llm: LLMBackend | None
     load_seconds: dict[str, float] = field(default_factory=dict)
     words: WordEQ | None = None
+    _population: object = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.words is None:
             self.words = WordEQ(self.prior, ExpertVocabulary.load())
+
+    @property
+    def population(self):
+        """The word → EQ population model (:class:`knowledge.population.PopulationModel`), built on first use
+        from the English crowd words and the MiniLM embedder (a few seconds)."""
+        if self._population is None:
+            from knowledge.embeddings import get_embedder
+            from knowledge.population import PopulationModel, load_english
+
+            self._population = PopulationModel.build(load_english(), get_embedder())
+        return self._population
 
     @classmethod
     def load(

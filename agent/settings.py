@@ -65,6 +65,11 @@ class ToneMove(BaseModel):
         source: what decided the word's EQ: expert | expert+crowd | crowd.
         why: why that source decided, in words.
         region: the word's main region ("60 Hz–250 Hz").
+        offset_db: the person's (or a picked variant's) offset from the population mean, 40 floats in dB on
+            Audealize's bands, in the word's own direction at amount 1 (applied × amount, negated for "less");
+            empty: none (:mod:`agent.variants`).
+        personal: why the offset, in words ("you like more warmth than most: …"), or "".
+        variant: the variant this move is ("B: more low mids (+1.3 dB at 250–800 Hz)"), or "".
     """
 
     descriptor: str
@@ -78,6 +83,9 @@ class ToneMove(BaseModel):
     source: str = "crowd"
     why: str = ""
     region: str = ""
+    offset_db: list[float] = Field(default_factory=list)
+    personal: str = ""
+    variant: str = ""
 
     def said(self) -> str:
         """``"less harsh"``."""
@@ -231,7 +239,8 @@ class Settings(BaseModel):
     def record(self) -> ResultParams:
         """What the preference store keeps of these settings."""
         def words(moves: list[ToneMove]) -> list[WordAmount]:
-            return [WordAmount(descriptor=m.descriptor, direction=m.direction, amount=m.amount) for m in moves]
+            return [WordAmount(descriptor=m.descriptor, direction=m.direction, amount=m.amount,
+                               offset_db=m.offset_db or None) for m in moves]
 
         return ResultParams(
             target=self.target.name if self.target else None,

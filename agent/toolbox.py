@@ -187,7 +187,12 @@ def _tone_source(moves, args) -> str:
         said += f" (your \"{move.asked}\")"
     if move.why:
         said += f": {move.why}"
-    return f"{said}; amount {args.amount:.2f} from {move.amount_source}"
+    said += f"; amount {args.amount:.2f} from {move.amount_source}"
+    if move.variant:
+        said += f"; variant {move.variant}"
+    elif move.personal:
+        said += f"; shaped to your taste: {move.personal}"
+    return said
 
 
 # ---------------------------------------------------------------------------- separation

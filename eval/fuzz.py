@@ -498,6 +498,14 @@ def _new_files(case_dir: Path, path: Path, pattern: str) -> list[Path]:
     return sorted(p for p in case_dir.rglob(pattern) if p != path and not p.name.endswith(".part"))
 
 
+def _split_variants(outs: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(results, their variants): ``OUT-B.wav`` / ``OUT-C.wav`` beside an ``OUT.wav`` are alternatives offered with it
+    (agent.variants), not extra results."""
+    names = {p.with_suffix("") for p in outs}
+    variant = [p for p in outs if p.stem[-2:] in ("-B", "-C") and p.with_name(p.stem[:-2]) in names]
+    return [p for p in outs if p not in variant], variant
+
+
 def _error_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -516,27 +524,28 @@ class Harness:
 
         from webui.session import Limits
 
-        self._rt, self._engine = rt, None
+        self._rt, self._engines = rt, {}
         self.limits = limits or Limits()
         self.corpus = corpus
         self.runner = CliRunner()
 
-    @property
-    def engine(self):
-        """One ``agent.engine.Engine`` for every CLI case (the CLI would load one per command)."""
-        if self._engine is None:
+    def engine(self, variants: bool = True):
+        """One ``agent.engine.Engine`` per ``variants`` setting for every CLI case (the CLI would load one per
+        command); they share one runtime."""
+        if variants not in self._engines:
             from agent.engine import Engine
             from agent.runtime import Runtime
 
-            self._engine = Engine(self._rt or Runtime.load(use_llm=False))
-        return self._engine
+            self._rt = self._rt or Runtime.load(use_llm=False)
+            self._engines[variants] = Engine(self._rt, variants=variants)
+        return self._engines[variants]
 
     def invoke(self, args: list[str], stdin: str | None = None):
         """``sense ARGS`` through CliRunner, with this harness's engine instead of a fresh load."""
         import agent.cli as cli
 
         original = cli._engine
-        cli._engine = lambda *_a, **_k: self.engine
+        cli._engine = lambda model, llm_url, no_llm, fr_dir, variants: self.engine(variants)
         try:
             return self.runner.invoke(cli.app, args, input=stdin)
         finally:
@@ -636,8 +645,10 @@ def drive_chat(h: Harness, spec: CaseSpec, path: Path, case_dir: Path, shape) ->
         result = h.invoke(["chat", "--no-llm"], stdin=f"/audio {path}\n{REQUEST}\n/quit\n")
 
     def check() -> str:
-        outs = _new_files(case_dir, path, "*.wav")
-        return check_audio_out(outs[0], shape) if len(outs) == 1 else f"expected one output, found {len(outs)}"
+        outs, variants = _split_variants(_new_files(case_dir, path, "*.wav"))
+        if len(outs) != 1:
+            return f"expected one output, found {len(outs)}"
+        return next(filter(None, (check_audio_out(p, shape) for p in outs + variants)), "")
 
     if result.exit_code == 0 and (errors := _error_lines(result.stderr)):  # chat goes on after an error line
         if len(errors) == 1 and errors[0].startswith("error:") and names_file(errors[0], path):

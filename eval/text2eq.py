@@ -11,22 +11,30 @@ Beosonic space (±6 dB), against random-sampling and static-preset baselines. He
   agreement 1 would mean everyone set the word's curve, agreement 0 contributors as varied as
   the whole vocabulary. N_SAMPLES samples per word, seeded.
 - **Held-out words**: a seeded split; retrieval sees only the training words.
-- **System**: for "make it <word>", the production lookup (:class:`DescriptorPrior`, restricted
-  to the training words) gives the first neighbour; the next nearest training words by MiniLM
-  cosine fill K_NEIGHBOURS; samples come from the mixture of their population Gaussians
-  (covariance from training words only), weighted by match score.
-- **Baselines**: random (uniform in the space), a static preset (mean training curve, one
-  point), nearest-word retrieval (the production match's curve, one point); and, as the floor
-  of the metric, a fresh sample of the true population.
+- **Product** (:class:`knowledge.population.PopulationModel`, built on the training words only): the
+  K nearest training words by MiniLM cosine, each one's deviation from the mean curve times its
+  expected sign from a relation classifier (antonym-aware), stacked with a ridge MiniLM → curve,
+  shrunk by leave-one-out weights, sampled with a population-like spread; and its ablations.
+- **RAG-QA** (:func:`knowledge.population.rag_qa`): the local LLM sees the K neighbours' settings in
+  a 5-region form and writes 11 settings and each neighbour's relation (cached per prompt; run on
+  the held-out words of one seed within a CPU budget, compared on those words).
+- **Old system**: the production match plus the next nearest words, a mixture of their population
+  Gaussians, weighted by match score.
+- **Baselines**: random (uniform in the space), a static preset (mean training curve, one point,
+  and with the population spread), nearest-word retrieval (the production match's curve, one
+  point); and, as the floor of the metric, a fresh sample of the true population.
 - **Spaces**: the 40 band gains (ground cost: RMS dB over bands) and 2-D (x = smile, y = tilt,
   dB; :func:`smile_tilt_xy`), where the reflective-KDE variant is also reported.
+- **Seeds**: every row over several seeded splits: mean over seeds of the per-seed means ± std.
 
-Run: ``python -m eval.text2eq --out docs/EVALUATION.md`` (writes the table between markers).
+Run: ``python -m eval.text2eq --seeds 0 1 2 3 4 --out docs/EVALUATION.md`` (writes the tables
+between markers; ``--rag-qa-budget-s S`` lets the LLM answer uncached words for S seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import re
 import time
@@ -41,9 +49,13 @@ from knowledge.descriptors import DescriptorPrior
 from knowledge.population import (  # noqa: F401  (re-exported: the evaluation's population definitions)
     AMOUNT_DB,
     BOUNDS_DB,
+    PopulationModel,
+    RagQaError,
     band_gains,
     load_english,
     population_samples,
+    load_rag_qa_cache,
+    rag_qa,
     smile_tilt_xy,
 )
 
@@ -51,9 +63,29 @@ N_SAMPLES = 32
 """Samples per word for the population and for each sampled method."""
 
 K_NEIGHBOURS = 5
-"""Training words whose distributions the system mixes."""
+"""Training words whose distributions the old system mixes."""
 
-METHODS = ("population resample (floor)", "system", "nearest word", "static preset", "random")
+PRODUCT = "product: stacked mixtures + ridge, spread"
+OLD_SYSTEM = "5-neighbour mixture (old system)"
+METHODS = (
+    "population resample (floor)",
+    PRODUCT,
+    "product mean, one point",
+    "antonym-aware mixture, spread",
+    "plain mixture (no signs), spread",
+    "ridge MiniLM → curve, spread",
+    OLD_SYSTEM,
+    "nearest word",
+    "static preset",
+    "static preset + population spread",
+    "random",
+)
+"""Rows evaluated on every seed (see docs/EVALUATION.md for what each is)."""
+_MODEL_VARIANTS = {PRODUCT: "product", "antonym-aware mixture, spread": "antonym-aware mixture",
+                   "plain mixture (no signs), spread": "plain mixture", "ridge MiniLM → curve, spread": "ridge"}
+LLM_METHODS = ("RAG-QA (LLM, 11 settings)", "RAG-QA mean + population spread",
+               "antonym-aware mixture, LLM relations, spread")
+"""Rows that need the local LLM: evaluated on the held-out words of one seed whose replies are cached."""
 METRICS = ("w1_bands_db", "w1_xy_db", "kde_w1_xy_db")
 _BEGIN, _END = "<!-- text2eq:begin -->", "<!-- text2eq:end -->"
 
@@ -156,7 +188,86 @@ def _distances(population: np.ndarray, bands: np.ndarray, xy: np.ndarray | None 
     }
 
 
-def evaluate(seed: int = 0, holdout: float = 0.2, path: Path | None = None, embedder=None) -> dict:
+def predict_product(word: str, model: PopulationModel, rng: np.random.Generator,
+                    variant: str = "product") -> np.ndarray:
+    """A :class:`PopulationModel` variant's N_SAMPLES settings for an unknown word, float64 (N_SAMPLES, 40) dB."""
+    return model.distribution(word, N_SAMPLES, rng, variant).samples_db
+
+
+class _NotAsked(Exception):
+    """RAG-QA was not asked for this word (no cached reply and no LLM time left)."""
+
+
+class RagQaLLM:
+    """The eval's LLM for RAG-QA: cached replies always; new requests only while ``budget_s`` lasts.
+
+    Args:
+        budget_s: seconds of new requests this run may spend (0: cached replies only). The backend
+            (:func:`agent.llm.load_backend`, the local 1.5B GGUF) is loaded on the first new request.
+    """
+
+    def __init__(self, budget_s: float = 0.0):
+        from agent.models import DEFAULT_PLANNER, MODELS
+
+        self.name = f"llama.cpp:{MODELS[DEFAULT_PLANNER].filename}"  # the name LlamaCppBackend's replies carry
+        self.budget_s, self.spent_s, self._backend = budget_s, 0.0, None
+
+    def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
+        if self.spent_s >= self.budget_s:
+            raise _NotAsked
+        start = time.perf_counter()
+        if self._backend is None:
+            from agent.llm import load_backend
+
+            self._backend = load_backend()
+            self.name = self._backend.name
+        try:
+            return self._backend.complete_json(messages, schema, max_tokens)
+        finally:
+            self.spent_s += time.perf_counter() - start
+
+
+def _llm_rows(word: str, model: PopulationModel, llm, rng: np.random.Generator) -> dict:
+    """The LLM_METHODS' settings for a held-out word ({} when RAG-QA was not asked or failed)."""
+    _, comps = model.predict_mean(word, "antonym-aware mixture")
+    neighbours = [(c.word, model.gains_db[model.words.index(c.word)]) for c in comps]
+    try:
+        dist = rag_qa(word, neighbours, llm)
+    except (_NotAsked, RagQaError):
+        return {}
+    relations = {word: {c.word: c.relation for c in dist.components}}
+    with_llm = dataclasses.replace(model, relations=relations)
+    around = np.repeat(dist.mean_db[np.newaxis], N_SAMPLES, axis=0)
+    return {
+        LLM_METHODS[0]: (dist.samples_db, None),
+        LLM_METHODS[1]: (population_samples(around, model.agreement.mean(), model.gains_db, rng), None),
+        LLM_METHODS[2]: (predict_product(word, with_llm, rng, "antonym-aware mixture"), None),
+    }
+
+
+def _predictions(word: str, truth: dict, train: TrainSet, model: PopulationModel, all_gains, rng, methods) -> dict:
+    gains = band_gains([truth])[0]
+    around = np.repeat(gains[np.newaxis], N_SAMPLES, axis=0)
+    static = model.static_db[np.newaxis]
+    makers = {
+        "population resample (floor)": lambda: population_samples(around, truth["agreement"], all_gains, rng),
+        **{m: (lambda v=v: predict_product(word, model, rng, v)) for m, v in _MODEL_VARIANTS.items()},
+        "product mean, one point": lambda: model.predict_mean(word, "product")[0][np.newaxis],
+        OLD_SYSTEM: lambda: predict_system(word, train, rng),
+        "nearest word": lambda: predict_nearest(word, train),
+        "static preset": lambda: static,
+        "static preset + population spread": lambda: population_samples(
+            np.repeat(static, N_SAMPLES, axis=0), model.agreement.mean(), model.gains_db, rng),
+    }
+    out = {m: (makers[m](), None) for m in methods if m != "random"}
+    if "random" in methods:
+        out["random"] = (rng.uniform(-AMOUNT_DB, AMOUNT_DB, (N_SAMPLES, len(gains))),
+                         rng.uniform(*BOUNDS_DB, (N_SAMPLES, 2)))
+    return out
+
+
+def evaluate(seed: int = 0, holdout: float = 0.2, path: Path | None = None, embedder=None,
+             methods: tuple[str, ...] = METHODS, llm=None) -> dict:
     """Kantorovich distances between each method's settings and the population, per held-out word.
 
     Args:
@@ -164,15 +275,18 @@ def evaluate(seed: int = 0, holdout: float = 0.2, path: Path | None = None, embe
         holdout: fraction of English words held out.
         path: eqdescriptors.json (default: the shared data's).
         embedder: MiniLM embedder (default :func:`knowledge.embeddings.get_embedder`).
+        methods: the METHODS rows to compute.
+        llm: for LLM_METHODS, an object with ``complete_json`` (e.g. :class:`RagQaLLM`); None: skipped.
     Returns:
         ``{"seed", "holdout", "n_train", "n_heldout", "train_words", "heldout_words", "seconds",
-        "nearest_correlation", "methods": {method: {metric: {"mean", "std", "per_word": [floats]}}}}``
-        for METHODS and METRICS (dB, lower is better); ``per_word`` and ``nearest_correlation``
-        (Pearson r of each word's curve with its nearest-word curve) follow ``heldout_words``.
+        "nearest_correlation", "product_correlation", "methods": {method: {metric: {"mean", "std",
+        "n", "per_word": [floats, NaN where not run]}}}}`` (dB, lower is better); ``per_word`` and the
+        correlations (Pearson r of each word's curve with the nearest word's / the product's mean
+        curve) follow ``heldout_words``.
     Raises:
         DataMissingError / OSError: the data is missing; ImportError: no embedding model.
     Side effect: the restricted DescriptorPrior caches its FAISS index of the training words in
-        ``SENSE_HOME/cache`` (one small file per split).
+        ``SENSE_HOME/cache`` (one small file per split); RAG-QA replies are cached there too.
     Source: protocol of arXiv 2601.09448, adapted as the module docstring says.
     """
     start = time.perf_counter()
@@ -183,78 +297,138 @@ def evaluate(seed: int = 0, holdout: float = 0.2, path: Path | None = None, embe
     entries = load_english(path)
     by_word = {e["word"].casefold(): e for e in entries}
     train_words, held_words = split_words(list(by_word), holdout, seed)
-    train = TrainSet.build([by_word[w] for w in train_words], embedder)
-    all_gains = band_gains(entries)
-    static = train.gains_db.mean(axis=0, keepdims=True)
-    per_word: dict[str, dict[str, list[float]]] = {m: {k: [] for k in METRICS} for m in METHODS}
-    nearest_correlation = []
+    train_entries = [by_word[w] for w in train_words]
+    train, model = TrainSet.build(train_entries, embedder), PopulationModel.build(train_entries, embedder)
+    all_gains = band_gains(entries)  # the population's covariance (truth side only)
+    rows = tuple(methods) + (LLM_METHODS if llm is not None else ())
+    per_word = {m: {k: [] for k in METRICS} for m in rows}
+    nearest_r, product_r = [], []
     for i, word in enumerate(held_words):
         truth = by_word[word]
         gains = band_gains([truth])[0]
-        around = np.repeat(gains[np.newaxis], N_SAMPLES, axis=0)
-        population = population_samples(around, truth["agreement"], all_gains, np.random.default_rng([seed, 0, i]))
+        population = population_samples(np.repeat(gains[np.newaxis], N_SAMPLES, axis=0), truth["agreement"],
+                                         all_gains, np.random.default_rng([seed, 0, i]))
         rng = np.random.default_rng([seed, 1, i])
-        predictions = {
-            "population resample (floor)": (population_samples(around, truth["agreement"], all_gains, rng), None),
-            "system": (predict_system(word, train, rng), None),
-            "nearest word": (predict_nearest(word, train), None),
-            "static preset": (static, None),
-            "random": (
-                rng.uniform(-AMOUNT_DB, AMOUNT_DB, (N_SAMPLES, len(gains))),
-                rng.uniform(*BOUNDS_DB, (N_SAMPLES, 2)),
-            ),
-        }
-        nearest_correlation.append(float(np.corrcoef(gains, predictions["nearest word"][0][0])[0, 1]))
-        for method, (bands, xy) in predictions.items():
-            for metric, value in _distances(population, bands, xy).items():
-                per_word[method][metric].append(value)
-    methods = {
-        m: {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "per_word": v} for k, v in metrics.items()}
-        for m, metrics in per_word.items()
-    }
+        predictions = _predictions(word, truth, train, model, all_gains, rng, methods)
+        if llm is not None:
+            predictions.update(_llm_rows(word, model, llm, np.random.default_rng([seed, 2, i])))
+        nearest_r.append(float(np.corrcoef(gains, predict_nearest(word, train)[0])[0, 1]))
+        product_r.append(float(np.corrcoef(gains, model.predict_mean(word)[0])[0, 1]))
+        for method in rows:
+            values = _distances(population, *predictions[method]) if method in predictions else {}
+            for metric in METRICS:
+                per_word[method][metric].append(values.get(metric, float("nan")))
     return {
         "seed": seed, "holdout": holdout, "n_train": len(train_words), "n_heldout": len(held_words),
-        "train_words": train_words, "heldout_words": held_words, "methods": methods,
-        "nearest_correlation": nearest_correlation, "seconds": time.perf_counter() - start,
+        "train_words": train_words, "heldout_words": held_words, "methods": _summarise(per_word),
+        "nearest_correlation": nearest_r, "product_correlation": product_r, "seconds": time.perf_counter() - start,
+        "weights": {v: model.weights[v].tolist() for v in _MODEL_VARIANTS.values()},
     }
+
+
+def _summarise(per_word: dict) -> dict:
+    out = {}
+    for m, metrics in per_word.items():
+        out[m] = {}
+        for k, v in metrics.items():
+            a = np.array(v, dtype=np.float64)
+            ok = np.isfinite(a)
+            out[m][k] = {"mean": float(a[ok].mean()) if ok.any() else float("nan"),
+                         "std": float(a[ok].std()) if ok.any() else float("nan"), "n": int(ok.sum()), "per_word": v}
+    return out
+
+
+def evaluate_seeds(seeds=(0, 1, 2, 3, 4), holdout: float = 0.2, embedder=None, llm=None, llm_seed: int = 0) -> dict:
+    """:func:`evaluate` on each seed (the LLM rows on ``llm_seed`` only).
+
+    Returns:
+        ``{"seeds", "runs": [evaluate() per seed], "summary": {method: {metric: {"mean", "std"}}}}``:
+        mean over seeds of the per-seed means, and their std across seeds (METHODS only).
+    """
+    runs = [evaluate(seed, holdout, embedder=embedder, llm=llm if seed == llm_seed else None) for seed in seeds]
+    summary = {m: {k: {"mean": float(np.mean([r["methods"][m][k]["mean"] for r in runs])),
+                       "std": float(np.std([r["methods"][m][k]["mean"] for r in runs]))} for k in METRICS}
+               for m in METHODS}
+    return {"seeds": list(seeds), "runs": runs, "summary": summary}
+
+
+def _cell(stats: dict) -> str:
+    return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
+
+
+def _pooled(runs: list[dict], method: str, metric: str) -> np.ndarray:
+    return np.concatenate([np.array(r["methods"][method][metric]["per_word"], dtype=np.float64) for r in runs])
 
 
 def render_markdown(result: dict) -> str:
-    """The results block for docs/EVALUATION.md: the table, run facts and system-vs-baseline tests.
+    """The results block for docs/EVALUATION.md: the table over seeds, the LLM table, tests, ranking.
 
     Args:
-        result: :func:`evaluate`'s output.
+        result: :func:`evaluate_seeds`' output.
     Returns:
-        Markdown text (no trailing markers). Comparisons: share of held-out words on which the
-        system is closer than the baseline, and the two-sided Wilcoxon signed-rank p-value of
-        the paired distances (scipy.stats.wilcoxon).
+        Markdown text (no trailing markers). Comparisons pool the (seed, word) pairs: share where the
+        product is closer, two-sided Wilcoxon signed-rank p of the paired distances (scipy.stats.wilcoxon).
     """
-    methods = result["methods"]
-    header = "| method | W1, 40 bands (RMS dB) | W1, 2-D (dB) | reflective-KDE W1, 2-D (dB) |"
-    lines = [
-        f"Seed {result['seed']}, {result['n_heldout']} held-out of {result['n_train'] + result['n_heldout']} "
-        f"English words, {N_SAMPLES} samples per word and method, {K_NEIGHBOURS} neighbours; "
-        f"{result['seconds']:.0f} s on this machine. Mean ± std over held-out words, lower is better.",
-        "",
-        header,
-        "|---|---|---|---|",
-    ]
-    for method in METHODS:
-        cells = [f"{methods[method][k]['mean']:.2f} ± {methods[method][k]['std']:.2f}" for k in METRICS]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    lines += ["", "System against each baseline: share of held-out words where the system is closer (Wilcoxon p).", "",
+    runs, summary = result["runs"], result["summary"]
+    first = runs[0]
+    seeds = ", ".join(str(s) for s in result["seeds"])
+    lines = [f"Seeds {seeds}: {first['n_heldout']} held-out of {first['n_train'] + first['n_heldout']} English "
+             f"words per seed, {N_SAMPLES} samples per word and method; {sum(r['seconds'] for r in runs):.0f} s "
+             "on this machine. Mean over seeds of the per-seed mean ± std across seeds, dB, lower is better.", "",
+             "| method | W1, 40 bands (RMS dB) | W1, 2-D (dB) | reflective-KDE W1, 2-D (dB) |", "|---|---|---|---|"]
+    lines += [f"| {m} | " + " | ".join(_cell(summary[m][k]) for k in METRICS) + " |" for m in METHODS]
+    lines += ["", "Product against each baseline, all (seed, word) pairs: share where the product is closer "
+              "(Wilcoxon p); seeds whose mean it beats.", "",
               "| baseline | W1, 40 bands | W1, 2-D | reflective-KDE W1, 2-D |", "|---|---|---|---|"]
-    for baseline in ("nearest word", "static preset", "random"):
+    for base in (OLD_SYSTEM, "nearest word", "static preset", "static preset + population spread", "random"):
         cells = []
         for k in METRICS:
-            ours, theirs = np.array(methods["system"][k]["per_word"]), np.array(methods[baseline][k]["per_word"])
-            cells.append(f"{np.mean(ours < theirs):.0%} (p = {scipy.stats.wilcoxon(ours, theirs).pvalue:.1g})")
-        lines.append(f"| {baseline} | " + " | ".join(cells) + " |")
-    r = np.array(result["nearest_correlation"])
-    lines += ["", f"Nearest-word curve against the held-out word's own curve: Pearson r median {np.median(r):.2f}; "
-              f"anti-correlated (r < 0) for {np.mean(r < 0):.0%} of words, r < -0.5 for {np.mean(r < -0.5):.0%}.",
-              "", "Held-out words: " + ", ".join(result["heldout_words"]) + "."]
+            ours, theirs = _pooled(runs, PRODUCT, k), _pooled(runs, base, k)
+            wins = sum(r["methods"][PRODUCT][k]["mean"] < r["methods"][base][k]["mean"] for r in runs)
+            cells.append(f"{np.mean(ours < theirs):.0%} (p = {scipy.stats.wilcoxon(ours, theirs).pvalue:.1g}), "
+                         f"{wins}/{len(runs)}")
+        lines.append(f"| {base} | " + " | ".join(cells) + " |")
+    lines += ["", *_llm_lines(result), "", *_ranking_lines(summary)]
+    rn = np.concatenate([r["nearest_correlation"] for r in runs])
+    rp = np.concatenate([r["product_correlation"] for r in runs])
+    w = first["weights"]
+    lines += ["", f"Curve of the held-out word against the predicted curve (Pearson r, all seeds): nearest word median "
+              f"{np.median(rn):.2f}, r < 0 for {np.mean(rn < 0):.0%}; product mean median {np.median(rp):.2f}, "
+              f"r < 0 for {np.mean(rp < 0):.0%}. Stacking weights fitted leave-one-out on seed "
+              f"{first['seed']}'s training words: product {np.round(w['product'], 2).tolist()} (signed mixture, "
+              f"plain mixture, ridge), antonym-aware {np.round(w['antonym-aware mixture'], 2).tolist()}, plain "
+              f"{np.round(w['plain mixture'], 2).tolist()}, ridge {np.round(w['ridge'], 2).tolist()}."]
     return "\n".join(lines)
+
+
+def _llm_lines(result: dict) -> list[str]:
+    run = next((r for r in result["runs"] if LLM_METHODS[0] in r["methods"]), None)
+    ok = (np.isfinite(np.array(run["methods"][LLM_METHODS[0]]["w1_xy_db"]["per_word"], dtype=np.float64))
+          if run is not None else np.zeros(0, dtype=bool))
+    if not ok.any():
+        return ["RAG-QA: not run (no cached replies; `--rag-qa-budget-s` asks the local LLM)."]
+    words = [w for w, o in zip(run["heldout_words"], ok) if o]
+    seconds = [e["seconds"] for e in load_rag_qa_cache().values() if e["word"] in words]
+    lines = [f"RAG-QA with the local Qwen2.5-Coder-1.5B (Q4_K_M, llama.cpp, 2 CPU cores, greedy decoding) on seed "
+             f"{run['seed']}'s held-out words it answered ({len(words)} of {run['n_heldout']}, in split order); "
+             f"{np.median(seconds):.1f} s per request (median; mean {np.mean(seconds):.1f} s, each run's first "
+             "request includes the ~10 s model load). Mean ± std over these words:", "",
+             "| method (same words) | W1, 40 bands | W1, 2-D | reflective-KDE W1, 2-D |", "|---|---|---|---|"]
+    for m in (*LLM_METHODS, PRODUCT, "antonym-aware mixture, spread", "static preset",
+              "static preset + population spread", "random"):
+        stats = []
+        for k in METRICS:
+            a = np.array(run["methods"][m][k]["per_word"], dtype=np.float64)[ok]
+            stats.append(f"{a.mean():.2f} ± {a.std():.2f}")
+        lines.append(f"| {m} | " + " | ".join(stats) + " |")
+    return lines
+
+
+def _ranking_lines(summary: dict) -> list[str]:
+    order = sorted((m for m in METHODS if m != METHODS[0]), key=lambda m: summary[m]["w1_xy_db"]["mean"])
+    return ["Ranking. Reported by the paper (arXiv 2601.09448, LLMs against listeners in its 2-D space): LoRA "
+            "fine-tune best, then RAG-QA / RAG, then few-/zero-shot prompting; static preset and random worst. "
+            "Ours (W1 2-D, mean over seeds, best first): " + " < ".join(order) + "."]
 
 
 def write_results(markdown: str, out: Path) -> None:
@@ -269,13 +443,17 @@ def write_results(markdown: str, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """CLI: run :func:`evaluate` and print the table, or write it into ``--out``."""
+    """CLI: run :func:`evaluate_seeds` and print the tables, or write them into ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--rag-qa-budget-s", type=float, default=0.0,
+                        help="seconds of new LLM requests this run may spend (replies are cached; 0: cached only)")
+    parser.add_argument("--no-rag-qa", action="store_true", help="skip the LLM rows")
     parser.add_argument("--out", type=Path, default=None, help="markdown file to update (e.g. docs/EVALUATION.md)")
     args = parser.parse_args(argv)
-    markdown = render_markdown(evaluate(seed=args.seed, holdout=args.holdout))
+    llm = None if args.no_rag_qa else RagQaLLM(args.rag_qa_budget_s)
+    markdown = render_markdown(evaluate_seeds(args.seeds, args.holdout, llm=llm, llm_seed=args.seeds[0]))
     if args.out is None:
         print(markdown)
     else:

@@ -5,6 +5,12 @@ float32 blob. The per-user FAISS index used by :meth:`PreferenceStore.similar` i
 those rows: built on first use and topped up from SQLite before every search (rows are never
 deleted and ids only grow), so a crash between a commit and an index update cannot leave the
 index out of sync, and several PreferenceStore objects (or processes) can share one file.
+
+Schema version 1 (``PRAGMA user_version``) adds the ``evidence`` table: what the personal EQ model
+(:mod:`knowledge.personal`) learns from — a thumbs up/down on each tone word of a rated record (written in the same
+transaction as the rating) and variant picks. Opening a version-0 file (the layout before) migrates it in one
+transaction: every rated record's whole-mix tone words become rating evidence; a crash mid-way leaves the old file
+as it was, and migrating again changes nothing (one evidence row per record and tone word, ``UNIQUE``).
 """
 
 from __future__ import annotations
@@ -14,6 +20,9 @@ import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
+from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, Literal
 
 import faiss
@@ -22,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge.config import sense_home
 from knowledge.embeddings import EMBEDDING_DIM
+from knowledge.personal import Evidence
 from knowledge.words import AUDEALIZE_DEFAULT_AMOUNT
 
 _SCHEMA = """
@@ -46,6 +56,32 @@ CREATE TABLE IF NOT EXISTS profile_devices (
 );
 """
 
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a current file; 0 = the layout before the evidence table."""
+
+_EVIDENCE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS evidence (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('rating', 'pick')),
+    word TEXT NOT NULL,        -- lower case
+    direction TEXT NOT NULL CHECK (direction IN ('more', 'less')),
+    amount REAL,               -- calibrated amount of a rated tone word (setting_db NULL: amount x (curve + offset))
+    offset_db TEXT,            -- JSON 40 floats, the offset that was applied, or NULL
+    setting_db TEXT,           -- JSON 40 floats in the word's "more" space, or NULL (see amount)
+    rating INTEGER CHECK (rating IN (-1, 1)),
+    rejected_db TEXT NOT NULL DEFAULT '[]',  -- JSON list of 40-float settings not picked
+    record_id INTEGER,         -- the record rated (or the pick's record), or NULL
+    item INTEGER,              -- index of the tone word in the record's adjustments (ratings), else NULL
+    created_at TEXT NOT NULL   -- ISO 8601, UTC
+)""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS evidence_by_record ON evidence (record_id, item)",
+    "CREATE INDEX IF NOT EXISTS evidence_by_user ON evidence (user, id)",
+)
+
+_EVIDENCE_COLUMNS = ("user, kind, word, direction, amount, offset_db, setting_db, rating, rejected_db, record_id, item,"
+                     " created_at")
+
 _COLUMNS = "id, user, request, intent, plan, params, rating, created_at"
 
 
@@ -54,6 +90,9 @@ class WordAmount(BaseModel):
 
     ``scale``: "calibrated" (amount 1 = the word's region moves TARGET_DB, :mod:`knowledge.words`) or
     "audealize" (records written before calibration: Audealize's amount, 0.5 its default).
+    ``offset_db``: the personal or variant offset that was applied with it (40 floats, dB, Audealize's bands, the
+    word's "more" space at amount 1), or None (none). The setting heard, in the "more" space, is taken as
+    amount (calibrated) × (the word's population mean curve + offset_db) — what the rating evidence records.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -61,6 +100,7 @@ class WordAmount(BaseModel):
     direction: str
     amount: float
     scale: Literal["calibrated", "audealize"] = "calibrated"
+    offset_db: list[float] | None = None
 
     def calibrated(self) -> float:
         """The amount on the calibrated scale."""
@@ -152,6 +192,7 @@ class PreferenceStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
         self._indices: dict[str, tuple[faiss.IndexIDMap2, int]] = {}  # user -> (index, last id in it)
 
     def close(self) -> None:
@@ -179,31 +220,99 @@ class PreferenceStore:
         _check_user(user)
         _check_rating(rating, allow_none=True)
         vector = self._encode(request)
-        with self._lock:
-            cur = self._conn.execute(
+        with self._transaction() as conn:
+            created = _now()
+            cur = conn.execute(
                 "INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user, request, _to_json(intent), _to_json(plan), params.model_dump_json(), rating,
-                    vector.tobytes(), self._get_embedder().model_id, _now(),
+                    vector.tobytes(), self._get_embedder().model_id, created,
                 ),
             )
-            return int(cur.lastrowid)
+            record_id = int(cur.lastrowid)
+            if rating is not None:
+                _write_rating_evidence(conn, user, record_id, params, rating, created)
+            return record_id
 
     def rate(self, user: str, record_id: int, rating: int) -> None:
-        """Set the rating of one of ``user``'s records.
+        """Set the rating of one of ``user``'s records, and the rating evidence of its whole-mix tone words
+        (one evidence row per tone word, updated on a re-rating), in one transaction.
 
         Raises:
             ValueError: rating not -1 or 1.
             KeyError: no record ``record_id`` belongs to ``user``.
         """
         _check_rating(rating, allow_none=False)
-        with self._lock:
-            cur = self._conn.execute(
-                "UPDATE records SET rating = ? WHERE id = ? AND user = ?", (rating, record_id, user)
+        with self._transaction() as conn:
+            row = conn.execute("SELECT params FROM records WHERE id = ? AND user = ?", (record_id, user)).fetchone()
+            if row is None:
+                raise KeyError(f"user {user!r} has no preference record {record_id}")
+            conn.execute("UPDATE records SET rating = ? WHERE id = ? AND user = ?", (rating, record_id, user))
+            _write_rating_evidence(conn, user, record_id, _stored_params(row[0]), rating, _now())
+
+    def add_pick(
+        self, user: str, word: str, direction: str, chosen_db, rejected_db, record_id: int | None = None
+    ) -> int:
+        """Store a variant pick: ``chosen_db`` was preferred over each of ``rejected_db``.
+
+        Args:
+            word: the (population) word the variants are of.
+            direction: "more" or "less", how the word was asked.
+            chosen_db: 40 floats, dB, the picked setting in the word's "more" space (as variants are).
+            rejected_db: list of 40-float settings (dB, "more" space) that were offered and not picked (>= 1).
+            record_id: the record the variants belong to, or None.
+        Returns:
+            the evidence id.
+        Raises:
+            ValueError (pydantic ValidationError): empty user, bad direction, wrong band counts, nothing rejected.
+        """
+        _check_user(user)
+        ev = Evidence(kind="pick", word=word.casefold(), direction=direction, setting_db=_floats(chosen_db),
+                      rejected_db=[_floats(r) for r in rejected_db])
+        with self._transaction() as conn:
+            cur = conn.execute(
+                f"INSERT INTO evidence ({_EVIDENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (user, "pick", ev.word, ev.direction, None, None, json.dumps(ev.setting_db), None,
+                 json.dumps(ev.rejected_db), record_id, None, ev.created_at.isoformat()),
             )
-        if cur.rowcount == 0:
-            raise KeyError(f"user {user!r} has no preference record {record_id}")
+            return int(cur.lastrowid)
+
+    def evidence(self, user: str, curve: Callable[[str], np.ndarray | None] | None = None) -> list[Evidence]:
+        """``user``'s evidence for the personal EQ model, oldest first.
+
+        A rating of a tone word stored by amount gets the setting amount × (curve(word) + offset_db) (the "more"
+        space); words ``curve`` does not know (returns None) are left out.
+
+        Args:
+            curve: word (lower case) -> its population mean curve, float (40,) dB at the default amount, or None;
+                default :func:`population_curve` (the crowd's English words).
+        Raises:
+            DataMissingError: the default curve needs the shared data and it is missing.
+        """
+        curve = curve or population_curve
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT kind, word, direction, amount, offset_db, setting_db, rating, rejected_db, created_at"
+                " FROM evidence WHERE user = ? ORDER BY id", (user,)
+            ).fetchall()
+        out = []
+        for kind, word, direction, amount, offset, setting, rating, rejected, created in rows:
+            if setting is not None:
+                setting_db = json.loads(setting)
+            else:
+                mean = curve(word)
+                if mean is None:
+                    continue
+                setting_db = (amount * (np.asarray(mean, dtype=np.float64) + np.asarray(json.loads(offset or "0")))).tolist()
+            out.append(Evidence(kind=kind, word=word, direction=direction, setting_db=setting_db, rating=rating,
+                                rejected_db=json.loads(rejected), created_at=datetime.fromisoformat(created)))
+        return out
+
+    def schema_version(self) -> int:
+        """``PRAGMA user_version`` of the file (SCHEMA_VERSION once opened here)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def get(self, user: str, record_id: int) -> PreferenceRecord:
         """One of ``user``'s records.
@@ -300,6 +409,34 @@ class PreferenceStore:
 
     # --- internals ---------------------------------------------------------------------------
 
+    @contextmanager
+    def _transaction(self):
+        """One write transaction (BEGIN IMMEDIATE … COMMIT; ROLLBACK on any error), under the lock."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        """Version 0 → 1 in one transaction: the evidence table, and rating evidence for every rated record."""
+        if self.schema_version() >= SCHEMA_VERSION:
+            return
+        with self._transaction() as conn:
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+                return  # another connection migrated it meanwhile
+            for statement in _EVIDENCE_SCHEMA:
+                conn.execute(statement)
+            rated = conn.execute(
+                "SELECT id, user, params, rating, created_at FROM records WHERE rating IS NOT NULL ORDER BY id"
+            ).fetchall()
+            for record_id, user, params, rating, created in rated:
+                _write_rating_evidence(conn, user, record_id, _stored_params(params), rating, created, update=False)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
     def _select(self, where: str, args: tuple) -> list[PreferenceRecord]:
         with self._lock:
             rows = self._conn.execute(f"SELECT {_COLUMNS} FROM records {where}", args).fetchall()
@@ -335,6 +472,44 @@ class PreferenceStore:
 
             self._embedder = get_embedder()
         return self._embedder
+
+
+def _write_rating_evidence(
+    conn: sqlite3.Connection, user: str, record_id: int, params: ResultParams, rating: int, created: str,
+    update: bool = True,
+) -> None:
+    """One rating evidence row per whole-mix tone word ("more"/"less") of a record; ``update``: a re-rating
+    replaces the rating, else an existing row is kept (migration)."""
+    rows = [
+        (user, "rating", w.descriptor.casefold(), w.direction.lower(), w.calibrated(),
+         None if w.offset_db is None else json.dumps(w.offset_db), None, rating, "[]", record_id, i, created)
+        for i, w in enumerate(params.adjustments) if w.direction.lower() in ("more", "less")
+    ]
+    action = "UPDATE SET rating = excluded.rating" if update else "NOTHING"
+    conn.executemany(
+        f"INSERT INTO evidence ({_EVIDENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f" ON CONFLICT (record_id, item) DO {action}", rows,
+    )
+
+
+@lru_cache(maxsize=1)
+def _population_curves() -> dict[str, np.ndarray]:
+    from knowledge.population import band_gains, load_english
+
+    entries = load_english()
+    return {e["word"].casefold(): g for e, g in zip(entries, band_gains(entries))}
+
+
+def population_curve(word: str) -> np.ndarray | None:
+    """The crowd's mean curve for an English word, float64 (40,) dB at the default amount, or None (unknown word).
+
+    Source: Audealize / SocialEQ (:func:`knowledge.population.band_gains`). Raises DataMissingError without data.
+    """
+    return _population_curves().get(word.casefold())
+
+
+def _floats(values) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def _record(row) -> PreferenceRecord:

@@ -22,6 +22,17 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """The MiniLM embedder, loaded once (about 10 s); skips if the model package is missing."""
+    from knowledge.embeddings import get_embedder
+
+    try:
+        return get_embedder()
+    except ImportError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
 def vibe_ace(data_dir) -> Path:
     return data_dir / "music" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
 

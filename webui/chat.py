@@ -166,7 +166,8 @@ class SenseApp:
     # --- outputs of an event -------------------------------------------------------------------
 
     def _outputs(self, s: Session, *, msg: Any = None, audio_in: Any = None, result_changed: bool = False) -> tuple:
-        """Values for [chatbot, msg, audio_in, original, processed, plot, trace, downloads, rating, state]."""
+        """Values for [chatbot, msg, audio_in, original, processed, plot, trace, downloads, rating, variant box,
+        variants text, variant B, variant C, "Use C", state]."""
         skip = gr.skip()
         if result_changed:
             r = s.result
@@ -179,10 +180,12 @@ class SenseApp:
                 s.shown_original = r["input"]
                 processed, plot, trace, downloads = r["audio"], r["plot"], r["trace_view"], r["downloads"]
                 rating = f"Result #{r['record_id']}: how does it sound? Your rating tunes the next \"{r['words']}\"."
+            variants = results.variant_views(r)
         else:
             original = processed = plot = trace = downloads = rating = skip
+            variants = (skip,) * 5
         return (list(s.history), skip if msg is None else msg, skip if audio_in is None else audio_in,
-                original, processed, plot, trace, downloads, rating, s)
+                original, processed, plot, trace, downloads, rating, *variants, s)
 
     # --- a turn --------------------------------------------------------------------------------
 
@@ -264,6 +267,14 @@ class SenseApp:
         if rating > 0:
             return f"👍 Saved: result #{record} is your starting point the next time you ask for \"{s.result['words']}\".", s
         return f"👎 Saved: result #{record} won't be used as a starting point. Try **less** or **undo**.", s
+
+    def pick_variant(self, letter: str):
+        """The handler of a variant button: the chat turn "variant B" (:mod:`agent.variants` reads it), so a pick
+        is the same in the chat and the page."""
+        def pick(audio: str | None, session: Session | None, request: gr.Request = None, progress=gr.Progress()):
+            yield from self.turn("keep A" if letter == "A" else f"variant {letter}", audio, session, request, progress)
+
+        return pick
 
     def rate_up(self, session: Session | None, request: gr.Request = None):
         """👍: :meth:`rate` with +1."""

@@ -68,14 +68,15 @@ def _result_column(app, ui: SimpleNamespace) -> None:
     ui.audio_in.render()
     with gr.Group(elem_id="sense-result"):
         with gr.Row(equal_height=True):
-            ui.original = gr.Audio(label="A · original", interactive=False, elem_id="sense-original",
+            ui.original = gr.Audio(label="Original", interactive=False, elem_id="sense-original",
                                    waveform_options=gr.WaveformOptions(show_recording_waveform=False),
                                    buttons=["download"], min_width=160)
-            ui.processed = gr.Audio(label="B · SENSE", interactive=False,
+            ui.processed = gr.Audio(label="SENSE · variant A", interactive=False,
                                     elem_id="sense-processed",
                                     waveform_options=gr.WaveformOptions(show_recording_waveform=False),
                                     buttons=["download"], min_width=160)
         ui.ab = gr.Button("A/B ⇄  switch at the same moment · loudness-matched", elem_id="sense-ab", size="sm")
+    _variants_box(ui)
     with gr.Row(elem_id="sense-rate-row", equal_height=True):
         ui.up = gr.Button("👍", elem_id="sense-up", size="sm", min_width=50, scale=0)
         ui.down = gr.Button("👎", elem_id="sense-down", size="sm", min_width=50, scale=0)
@@ -97,10 +98,24 @@ def _result_column(app, ui: SimpleNamespace) -> None:
         ui.trace = gr.JSON(elem_id="sense-trace", show_label=False)
 
 
+def _variants_box(ui: SimpleNamespace) -> None:
+    """Other ways people mean the word (shown when the result has variants): players B and C and the pick buttons."""
+    with gr.Group(visible=False, elem_id="sense-variants") as ui.variant_box:
+        ui.variants_md = gr.Markdown(elem_id="sense-variants-text")
+        with gr.Row(equal_height=True):
+            ui.variant_audio = [gr.Audio(label=f"{letter} · variant", interactive=False, elem_id=f"sense-variant-{letter}",
+                                         waveform_options=gr.WaveformOptions(show_recording_waveform=False),
+                                         min_width=160) for letter in "BC"]
+        with gr.Row():
+            ui.variant_pick = [gr.Button(text, size="sm", elem_id=f"sense-pick-{letter}", min_width=60)
+                               for letter, text in (("A", "Keep A"), ("B", "Use B"), ("C", "Use C"))]
+
+
 def _wire_events(app, demo: gr.Blocks, ui: SimpleNamespace) -> None:
     """Every event of the page → its SenseApp handler (turns share one queue, ``app.concurrency`` at once)."""
     state, audio_in, msg = ui.state, ui.audio_in, ui.msg
-    outputs = [ui.chatbot, msg, audio_in, ui.original, ui.processed, ui.plot, ui.trace, ui.downloads, ui.rating, state]
+    outputs = [ui.chatbot, msg, audio_in, ui.original, ui.processed, ui.plot, ui.trace, ui.downloads, ui.rating,
+               ui.variant_box, ui.variants_md, *ui.variant_audio, ui.variant_pick[2], state]
     turn_args = dict(outputs=outputs, concurrency_id="turn", concurrency_limit=app.concurrency,
                      show_progress="full", show_progress_on=[ui.chatbot])
     ui.send.click(app.turn, [msg, audio_in, state], api_name="chat", **turn_args)
@@ -108,6 +123,8 @@ def _wire_events(app, demo: gr.Blocks, ui: SimpleNamespace) -> None:
     for (word, _), button in zip(QUICK_REPLIES, ui.quick):
         button.click(app.quick(word), [audio_in, state], api_visibility="private", **turn_args)
     ui.new_chat.click(app.new_chat, [state], outputs, api_visibility="private", queue=False)
+    for letter, button in zip("ABC", ui.variant_pick):
+        button.click(app.pick_variant(letter), [audio_in, state], api_visibility="private", **turn_args)
     audio_in.upload(app.on_upload, [audio_in, state], outputs, api_visibility="private",
                     concurrency_id="turn", concurrency_limit=app.concurrency)
     audio_in.stop_recording(app.on_upload, [audio_in, state], outputs, api_visibility="private",
@@ -177,7 +194,7 @@ AB_SWITCH_JS = """
   document.querySelector('#sense-original')?.classList.toggle('sense-ab-active', st.active === 'A');
   document.querySelector('#sense-processed')?.classList.toggle('sense-ab-active', st.active === 'B');
   const btn = document.querySelector('#sense-ab');
-  if (btn) { btn.textContent = (st.active === 'A' ? 'A/B ⇄  now playing A · original' : 'A/B ⇄  now playing B · SENSE') + ' · loudness-matched'; }
+  if (btn) { btn.textContent = (st.active === 'A' ? 'A/B ⇄  now playing the original' : 'A/B ⇄  now playing SENSE') + ' · loudness-matched'; }
 }
 """
 

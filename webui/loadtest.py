@@ -219,7 +219,7 @@ def _timed_turn(client, http: httpx.Client, run: SessionRun, text: str, upload) 
                 turn.planner_ahead = max(turn.planner_ahead, int(found.group(1)))
         time.sleep(0.05)
     try:
-        chat, _, _, _, processed, _, trace, downloads, rating = job.result()
+        chat, _, _, _, processed, _, trace, downloads, rating, *_variants = job.result()
         if processed:
             _fetch_playable(http, processed, run.clip.parent / f"{run.clip.stem}-turn{len(run.turns)}.wav")
         turn.send_to_playable_s = time.perf_counter() - start

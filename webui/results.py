@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import gradio as gr
+
 from agent.engine import Engine, TurnOutcome
 from agent.planner import plan_filters
 from agent.toolbox import describe
@@ -46,6 +48,9 @@ def show(s: Session, out: TurnOutcome) -> bool:
         OSError, ValueError: the turn's trace cannot be read or the exports cannot be written.
     """
     if out.status != "processed":
+        picked = out.understood is not None and out.understood.path == "variant" and s.result is not None
+        if picked:  # "keep A": the variants are answered
+            s.result = {**s.result, "variants": []}
         s.history.append(assistant(out.reply.split("\n", 1)[0] if out.asked else (out.reply or "…")))
         if out.asked and "\n" in out.reply:  # an answer: the numbers and sources folded, then its plot
             s.history.append(assistant(out.reply.split("\n", 1)[1], title="📏 Numbers and sources"))
@@ -54,18 +59,33 @@ def show(s: Session, out: TurnOutcome) -> bool:
         if out.settings is None and s.result is not None:  # reset / undone to the original
             s.result = None
             return True
-        return False
+        return picked
     trace = json.loads(Path(out.outputs["trace"]).read_text(encoding="utf-8"))
     exports = _exports(s, out, trace)
     downloads = [out.outputs["audio"], str(exports["config"]), str(exports["parametric"]), str(exports["trace"])]
     s.result = {"input": out.input_path, "audio": out.outputs["audio"], "plot": out.outputs["plot"],
                 "record_id": out.record_id, "trace_view": trace_view(trace), "downloads": downloads,
-                "words": out.settings.summary()}
+                "words": out.settings.summary(),
+                "variants": [(o.letter, o.label, o.audio) for o in out.variants.options] if out.variants else [],
+                "variants_word": f"{out.variants.direction} {out.variants.word}" if out.variants else ""}
     s.history.append(assistant(f"**{out.summary}**"))
     if out.details:
         s.history.append(assistant(out.details, title="💬 How and why: devices, words, amounts, what was measured"))
     s.history.append(assistant(trace_markdown(out, trace), title=trace_title(trace)))
     return True
+
+
+def variant_views(result: dict | None) -> tuple:
+    """Values for [variant box, variants text, variant B, variant C, "Use C"] of a result (hidden without variants)."""
+    options = (result or {}).get("variants") or []
+    if not options:
+        return gr.update(visible=False), "", None, None, gr.update(visible=False)
+    lines = [f"**Other ways people mean \"{result['variants_word']}\"** · loudness-matched like the SENSE result above, "
+             "which is variant A. Your pick teaches SENSE your taste; the next request starts from it."]
+    lines += [f"- **{letter}**: {label}" for letter, label, _ in options]
+    c = options[1][2] if len(options) > 1 else None
+    return (gr.update(visible=True), "\n".join(lines), options[0][2],
+            gr.update(value=c, visible=c is not None), gr.update(visible=c is not None))
 
 
 def _exports(s: Session, out: TurnOutcome, trace: dict) -> dict[str, Path]:

@@ -74,7 +74,7 @@ class Session:
         adopted: Gradio upload path → the session's copy (so a file is checked and copied once).
         listening: the device the person listens on, passed to every turn, or None.
         result: the last processed result on show (paths, record id), or None.
-        shown_original: the input file the "A · original" player shows, or None.
+        shown_original: the input file the "Original" player shows, or None.
         last_active: time of the session's last event (``time.time()``, s); it expires
             :data:`SESSION_TTL_S` after it.
     """

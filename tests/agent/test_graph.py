@@ -66,9 +66,11 @@ def test_descriptors_move_their_band(engine, excerpt, tmp_path, request_text, ba
 
 
 def test_history_amount_overrides_prior(rt_rules, excerpt, tmp_path):
-    """A liked "less harsh" at amount 1.5 in this user's history beats the default move (amount 1)."""
+    """A liked "less harsh" at amount 1.5 in this user's history beats the amount the track's content gives."""
+    from agent.planner import content_amount
+
     user = f"u-{uuid.uuid4().hex[:6]}"
-    default = 1.0
+    default = content_amount(rt_rules.words.lookup("harsh").main, "less", excerpt).amount
     rid = rt_rules.prefs.add(user, "less harsh please", {}, [], ResultParams(adjustments=[
         WordAmount(descriptor="harsh", direction="less", amount=1.5)]))
     rt_rules.prefs.rate(user, rid, 1)

@@ -86,7 +86,7 @@ def test_headline_request_in_the_browser(page_factory, sense_app, excerpt, tmp_p
     # one-click A/B: B starts, then A takes over at the same moment
     page.click("#sense-ab")
     page.wait_for_function("() => !document.querySelector('#sense-processed audio').paused")
-    assert "now playing B" in page.inner_text("#sense-ab")
+    assert "now playing SENSE" in page.inner_text("#sense-ab")
     page.wait_for_timeout(600)
     page.click("#sense-ab")
     page.wait_for_function("() => !document.querySelector('#sense-original audio').paused")
@@ -214,3 +214,37 @@ def test_device_picker_and_my_devices(page_factory, sense_app):
     page.click("#sense-device-like")
     page.wait_for_function("() => document.querySelector('#sense-chat').innerText.includes('Now give me an audio file')")
     assert user_messages(page)[-1] == "make this sound like it's on the Apple AirPods Pro (2nd generation)"
+
+
+def test_pick_variant_b_and_the_next_request_starts_from_it(page_factory, sense_app, excerpt, tmp_path):
+    """"warmer" shows variants B/C beside the result; *Use B* makes B the result (the very audio offered as B),
+    hides the variants, stores the pick; "a bit more" then scales B."""
+    import shutil
+
+    import soundfile as sf
+
+    web, _ = sense_app
+    page = page_factory()
+    track = shutil.copy(excerpt, tmp_path / "warm_pick.wav")  # a name no other test's session has
+    upload(page, track, "🎵 warm_pick.wav")
+    wait_processed(page, send(page, "warmer"))
+    page.wait_for_selector("#sense-variants", state="visible")
+    assert "Other ways people mean" in page.inner_text("#sense-variants")
+    s = next(s for s in web.sessions.values() if s.result and Path(s.result["audio"]).name in processed_src(page))
+    (letter, label, b_audio), *_ = s.result["variants"]
+    assert letter == "B" and label in page.inner_text("#sense-variants")
+
+    previous = processed_src(page)
+    page.click("#sense-pick-B")
+    wait_processed(page, previous)
+    assert user_messages(page)[-1] == "variant B"
+    page.wait_for_selector("#sense-variants", state="hidden")
+    move = web.engine.conversation(s.thread).settings.adjustments[0]
+    assert move.variant.startswith("B:") and move.offset_db
+    now, offered = sf.read(s.result["audio"], dtype="float32")[0], sf.read(b_audio, dtype="float32")[0]
+    assert np.max(np.abs(now - offered)) < 1e-4
+    assert [e.kind for e in web.rt.prefs.evidence(s.user)] == ["pick"]
+
+    wait_processed(page, send(page, "a bit more"))
+    after = web.engine.conversation(s.thread).settings.adjustments[0]
+    assert after.offset_db == move.offset_db and after.amount == pytest.approx(1.5 * move.amount)

@@ -37,7 +37,7 @@ def test_client_turn_lowers_presence_and_follow_up_goes_further(sense_app, excer
 
     web, url = sense_app
     client = Client(url, verbose=False)
-    chat, _, _, original, processed, plot, trace, downloads, rating = client.predict(
+    chat, _, _, original, processed, plot, trace, downloads, rating, *_variants = client.predict(
         "less harsh", handle_file(str(excerpt)), api_name="/chat")
     texts = _texts(chat)
     assert processed and Path(processed).is_file(), texts[-2:]
@@ -61,7 +61,7 @@ def test_client_turn_lowers_presence_and_follow_up_goes_further(sense_app, excer
         assert len(parsed.filters) == len(trace["plan"][0]["args"]["filters"]) and parsed.graphic is None
         assert parsed.preamp_db <= 0.0
 
-    chat2, *_, processed2, _, trace2, _, _ = client.predict("more", None, api_name="/chat")
+    chat2, _, _, _, processed2, _, trace2, *_ = client.predict("more", None, api_name="/chat")
     more, _ = _read(processed2)
     presence2 = band_energy_change_db(source, more, rate)["presence"]
     print(f"gradio_client 'more': presence change {presence2:+.2f} dB")
@@ -94,7 +94,7 @@ def test_login_makes_preferences_per_user(rt_rules, excerpt, tmp_path):
         with pytest.raises(Exception):
             Client(url, auth=("alice", "wrong"), verbose=False)  # a wrong password neither
         client = Client(url, auth=("alice", "s3cret"), verbose=False)
-        *_, trace, _, _ = client.predict("warmer", handle_file(str(excerpt)), api_name="/chat")
+        trace = client.predict("warmer", handle_file(str(excerpt)), api_name="/chat")[6]
         client.predict(api_name="/rate_up")
         record = web.rt.prefs.get("alice", trace["preference_record_id"])
         assert record.rating == 1 and record.request == "warmer"

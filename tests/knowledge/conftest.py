@@ -39,17 +39,6 @@ def _private_sense_home(monkeypatch, sense_home_dir):
 
 
 @pytest.fixture(scope="session")
-def embedder():
-    """The MiniLM embedder, loaded once (about 10 s); skips if the model package is missing."""
-    from knowledge.embeddings import get_embedder
-
-    try:
-        return get_embedder()
-    except ImportError as exc:
-        pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="session")
 def fr_store(autoeq_dir):
     """FRStore of the shared AutoEq set."""
     from knowledge.fr_store import FRStore

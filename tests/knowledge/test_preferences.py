@@ -183,3 +183,121 @@ def test_concurrent_writers(tmp_path, embedder):
     assert len(stores[0].similar("ann", "request", k=50)) == 10 and len(stores[1].similar("bob", "request", k=50)) == 10
     for s in stores:
         s.close()
+
+
+# --- evidence for the personal model (schema version 1) ------------------------------------------------------
+
+_SCHEMA_V0 = """
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, request TEXT NOT NULL, intent TEXT NOT NULL,
+    plan TEXT NOT NULL, params TEXT NOT NULL, rating INTEGER CHECK (rating IN (-1, 1)), embedding BLOB NOT NULL,
+    model_id TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX records_by_user ON records (user, id);
+CREATE TABLE profile_devices (user TEXT NOT NULL, device TEXT NOT NULL, added_at TEXT NOT NULL, PRIMARY KEY (user, device));
+"""
+
+
+def _old_file(path, embedder):
+    """A store file as today's code (schema version 0) writes it: three rated records, one unrated, one device."""
+    raw = sqlite3.connect(path)
+    raw.executescript(_SCHEMA_V0)
+    rows = [
+        ("ann", "warmer please", '{"adjustments": [{"descriptor": "warm", "direction": "more", "amount": 1.5,'
+         ' "scale": "calibrated"}, {"descriptor": "bright", "direction": "less", "amount": 1.0, "scale": "calibrated"}]}', 1),
+        ("ann", "less harsh", '{"adjustments": [{"descriptor": "harsh", "direction": "less", "amount": 0.25}]}', -1),
+        ("ann", "not rated", '{"adjustments": [{"descriptor": "warm", "direction": "more", "amount": 1.0}]}', None),
+        ("bob", "more zorblish", '{"adjustments": [{"descriptor": "zorblish", "direction": "more", "amount": 1.0}]}', 1),
+    ]
+    blob = embedder.encode(["x"])[0].tobytes()
+    for user, request, params, rating in rows:
+        raw.execute("INSERT INTO records (user, request, intent, plan, params, rating, embedding, model_id, created_at)"
+                    " VALUES (?, ?, '{}', '[]', ?, ?, ?, ?, '2026-11-24T00:00:00+00:00')",
+                    (user, request, params, rating, blob, embedder.model_id))
+    raw.execute("INSERT INTO profile_devices VALUES ('ann', 'Sony WH-1000XM4', '2026-11-24T00:00:00+00:00')")
+    raw.commit()
+    raw.close()
+
+
+def test_migration_of_an_old_file_keeps_records_and_yields_rating_evidence(tmp_path, embedder, data_dir):
+    import numpy as np
+
+    from knowledge.preferences import SCHEMA_VERSION, population_curve
+
+    path = tmp_path / "old.sqlite"
+    _old_file(path, embedder)
+    store = PreferenceStore(path, embedder=embedder)
+    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert [store.get("ann", i).request for i in (1, 2, 3)] == ["warmer please", "less harsh", "not rated"]
+    assert store.get("bob", 4).rating == 1 and store.owned_devices("ann") == ["Sony WH-1000XM4"]
+    assert store.history_amount("ann", "warm", "more", "warm")[0] == 1.5
+    ev = store.evidence("ann")
+    assert [(e.kind, e.word, e.direction, e.rating) for e in ev] == [
+        ("rating", "warm", "more", 1), ("rating", "bright", "less", 1), ("rating", "harsh", "less", -1)]
+    assert np.allclose(ev[0].setting_db, 1.5 * population_curve("warm"))
+    assert np.allclose(ev[2].setting_db, 0.5 * population_curve("harsh"))  # Audealize's 0.25 = calibrated 0.5
+    assert store.evidence("bob") == []  # a word the crowd data lacks has no curve: left out
+    assert len(store.evidence("bob", curve=lambda w: np.ones(40))) == 1
+    store.close()
+    again = PreferenceStore(path, embedder=embedder)  # opening (migrating) again changes nothing
+    assert again.evidence("ann") == ev
+    again._conn.execute("PRAGMA user_version = 0")  # force the migration to run once more
+    again._migrate()
+    assert again.schema_version() == 1 and again._conn.execute("SELECT COUNT(*) FROM evidence").fetchone()[0] == 4
+    assert again.evidence("ann") == ev
+    again.close()
+
+
+def test_a_crash_mid_migration_leaves_the_old_file_usable(tmp_path, embedder, monkeypatch):
+    import knowledge.preferences as prefs
+
+    path = tmp_path / "old.sqlite"
+    _old_file(path, embedder)
+    calls = []
+
+    def crash(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    real = prefs._write_rating_evidence
+    monkeypatch.setattr(prefs, "_write_rating_evidence", crash)
+    with pytest.raises(RuntimeError):
+        PreferenceStore(path, embedder=embedder)
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert raw.execute("SELECT name FROM sqlite_master WHERE name = 'evidence'").fetchall() == []
+    assert raw.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 4
+    raw.close()
+    monkeypatch.setattr(prefs, "_write_rating_evidence", real)
+    store = PreferenceStore(path, embedder=embedder)
+    assert store.schema_version() == 1 and len(store.evidence("ann")) == 3
+    store.close()
+
+
+def test_rate_writes_evidence_with_the_offset_heard_and_picks_are_stored(store, data_dir):
+    import numpy as np
+
+    from knowledge.preferences import population_curve
+
+    offset = [0.5] * 40
+    params = ResultParams(adjustments=[WordAmount(descriptor="Warm", direction="more", amount=2.0, offset_db=offset)])
+    rid = store.add("ann", "much warmer", {}, [], params)
+    assert store.evidence("ann") == []
+    store.rate("ann", rid, 1)
+    (ev,) = store.evidence("ann")
+    assert ev.kind == "rating" and ev.rating == 1 and ev.word == "warm"
+    assert np.allclose(ev.setting_db, 2.0 * (population_curve("warm") + 0.5))
+    store.rate("ann", rid, -1)  # a re-rating replaces the evidence's rating, no second row
+    assert [e.rating for e in store.evidence("ann")] == [-1]
+    assert store.get("ann", rid).params.adjustments[0].offset_db == offset
+    chosen, rejected = np.full(40, 1.0), [np.zeros(40), np.full(40, -1.0)]
+    store.add_pick("ann", "Warm", "less", chosen, rejected, record_id=rid)
+    pick = store.evidence("ann")[-1]
+    assert (pick.kind, pick.word, pick.direction, pick.setting_db[0], len(pick.rejected_db)) == ("pick", "warm", "less", 1.0, 2)
+    assert store.evidence("bob") == []
+    with pytest.raises(ValueError):
+        store.add_pick("ann", "warm", "more", chosen, [])
+    rated_at_once = store.add("ann", "warmer", {}, [], params, rating=1)
+    assert len(store.evidence("ann")) == 3 and store.get("ann", rated_at_once).rating == 1
