@@ -12,14 +12,15 @@ PIP="$VENV/bin/pip --disable-pip-version-check"
 
 # Debian packages: Chromium for the browser tests (no browser is downloaded at run time), emoji font
 # for readable screenshots; FluidSynth + the FluidR3 General MIDI soundfont to render multitrack
-# music from MIDI (separation evaluation, DeMT training data); ffmpeg, which museval's import needs.
+# music from MIDI (separation evaluation, DeMT training data); ffmpeg, which museval's import needs;
+# alsa-utils: aplay, the speaker player's ALSA output (speaker.stream).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v fluidsynth >/dev/null 2>&1 \
-   || ! command -v ffmpeg >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
+   || ! command -v ffmpeg >/dev/null 2>&1 || ! command -v aplay >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" != none ]; then
-    echo "==> installing Debian packages: chromium, fluidsynth, fluid-soundfont-gm, ffmpeg"
+    echo "==> installing Debian packages: chromium, fluidsynth, fluid-soundfont-gm, ffmpeg, alsa-utils"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji \
-      fluidsynth fluid-soundfont-gm ffmpeg >/dev/null
+      fluidsynth fluid-soundfont-gm ffmpeg alsa-utils >/dev/null
   else
     echo "==> note: chromium/fluidsynth are missing and apt-get needs root; the tests that need them will be skipped"
   fi

@@ -43,7 +43,8 @@ def _why_full(exc: BaseException, tmp: Path) -> str | None:
     return None
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """fsync ``folder`` so a rename or link in it survives a power cut; a no-op where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:  # e.g. Windows cannot open folders
@@ -117,7 +118,7 @@ def write_new_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Pa
             if path.exists():
                 raise OutputExistsError(f"{path}: already exists; not overwriting") from None
             os.replace(tmp, path)
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -141,7 +142,7 @@ def replace_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     tmp = _write_temp(path.parent, path.name, write)
     try:
         os.replace(tmp, path)
-        _fsync_folder(path.parent)
+        fsync_folder(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return path
