@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from knowledge.expert import Region
 from knowledge.fr_store import FR_GRID_HZ
 from knowledge.words import REFERENCE_HZ, region_level_db
 from tools.analysis import long_term_spectrum
+from tools.atomic import replace_file
 from tools.errors import SenseError, one_line
 
 #: Seconds decoded from the middle of each reference track (the whole track when shorter).
@@ -194,16 +194,13 @@ def _cache_key(paths: list[Path], excerpt_s: float) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def _save_atomic(path: Path, ref: ReferenceSpectrum) -> None:
-    """Write the reference to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+def _save(path: Path, ref: ReferenceSpectrum) -> None:
+    """Cache the reference in ``path`` (atomically: :func:`tools.atomic.replace_file`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a path
             np.savez(fh, tracks=np.array(ref.tracks), track_levels_db=ref.track_levels_db, excerpt_s=ref.excerpt_s)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    replace_file(path, write)
 
 
 def load_reference(root: Path | None = None, excerpt_s: float = EXCERPT_S) -> ReferenceSpectrum:
@@ -224,7 +221,7 @@ def load_reference(root: Path | None = None, excerpt_s: float = EXCERPT_S) -> Re
         except (OSError, ValueError, KeyError):
             pass  # a damaged cache is rebuilt
     ref = build_reference(paths, excerpt_s, root)
-    _save_atomic(cached, ref)
+    _save(cached, ref)
     return ref
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 
 from knowledge.config import cache_dir, data_dir
 from knowledge.descriptors import AUDEALIZE_FREQS_HZ, AUDEALIZE_MAX_DB, DEFAULT_AMOUNT, normalised_curve
+from tools.atomic import replace_file
 from tools.errors import SenseError
 
 BOUNDS_DB = (-6.0, 6.0)
@@ -503,7 +502,7 @@ def rag_qa(word: str, neighbours: list[tuple[str, np.ndarray]], llm, n: int = RA
         reply = llm.complete_json(messages, schema, max_tokens=40 * n + 120)
         cache = load_rag_qa_cache(path)  # another process may have written meanwhile
         cache[key] = {"word": word, "model": name, "reply": reply, "seconds": time.perf_counter() - start}
-        _write_atomic(path, cache)
+        replace_file(path, lambda tmp: tmp.write_text(json.dumps(cache)))
     return parse_rag_qa(word, neighbours, cache[key]["reply"])
 
 
@@ -531,11 +530,3 @@ def load_rag_qa_cache(path: Path | None = None) -> dict[str, dict]:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)

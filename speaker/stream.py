@@ -37,7 +37,7 @@ import numpy as np
 import soundfile as sf
 
 from speaker.room import RoomState, RoomStore, default_state, default_store_path
-from tools.atomic import fsync_folder
+from tools.atomic import finish_temp, new_temp, publish
 from tools.audio_io import AudioDecodeError, AudioFileNotFoundError
 from tools.errors import OutputExistsError, SenseError, one_line
 from tools.live import DEFAULT_BLOCK_SIZE, DEFAULT_FADE_S, DEFAULT_RAMP_S, LiveFilter, total_fir
@@ -252,9 +252,7 @@ class WavSink:
             raise SinkError(f"{self.path}: folder {self.path.parent} does not exist")
         if self.path.exists() and not self.overwrite:
             raise OutputExistsError(f"{self.path}: already exists; not overwriting (use --force)")
-        fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name[:100]}.", suffix=".part")
-        os.close(fd)
-        self._tmp = Path(name)
+        self._tmp = new_temp(self.path.parent, self.path.name)
         try:
             self._file = sf.SoundFile(self._tmp, "w", int(sample_rate), int(channels), self.subtype, format="WAV")
         except (sf.LibsndfileError, RuntimeError) as exc:
@@ -272,26 +270,12 @@ class WavSink:
         """Finish the file, fsync it and move it into place (atomically; never over a file that appeared
         meanwhile unless ``overwrite``)."""
         self._file.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)
-        with self._tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
         try:
-            if self.overwrite:
-                os.replace(self._tmp, self.path)
-            else:
-                try:
-                    os.link(self._tmp, self.path)
-                except FileExistsError:
-                    raise OutputExistsError(f"{self.path}: already exists; not overwriting") from None
-                except OSError:  # no hard links here: check, then rename
-                    if self.path.exists():
-                        raise OutputExistsError(f"{self.path}: already exists; not overwriting") from None
-                    os.replace(self._tmp, self.path)
-            fsync_folder(self.path.parent)
-        finally:
+            finish_temp(self._tmp)
+        except BaseException:
             self._tmp.unlink(missing_ok=True)
+            raise
+        publish(self._tmp, self.path, self.overwrite)
 
     def abort(self) -> None:
         if self._file is not None and not self._file.closed:

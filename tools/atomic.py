@@ -68,18 +68,55 @@ def fit_stem(stem: str, max_bytes: int = MAX_STEM_BYTES) -> str:
     return stem.encode("utf-8", "surrogateescape")[:max_bytes].decode("utf-8", "ignore")
 
 
-def _write_temp(folder: Path, name: str, write: Callable[[Path], None]) -> Path:
-    """A hidden, fsynced temp file in ``folder`` filled by ``write``, with a normal new file's mode."""
+def new_temp(folder: Path, name: str) -> Path:
+    """An empty hidden temp file ``.NAME.XXXXXXXX.part`` in ``folder``, for a file that becomes ``folder/name``
+    (:func:`publish`)."""
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{fit_stem(name, 100)}.", suffix=".part")
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def finish_temp(tmp: Path) -> None:
+    """Give the written temp file a normal new file's mode (mkstemp makes it private) and fsync it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temp file ``tmp`` to ``path`` and fsync the folder; ``tmp`` is gone afterwards either way.
+
+    ``overwrite``: ``os.replace``. Otherwise hard-linked into place, so an existing ``path`` is never replaced (on
+    file systems without hard links: checked, then renamed).
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is False.
+    """
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputExistsError(f"{path}: already exists; not overwriting") from None
+            except OSError:
+                if path.exists():
+                    raise OutputExistsError(f"{path}: already exists; not overwriting") from None
+                os.replace(tmp, path)
+        fsync_folder(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_temp(folder: Path, name: str, write: Callable[[Path], None]) -> Path:
+    """A hidden, fsynced temp file in ``folder`` filled by ``write``, with a normal new file's mode."""
+    tmp = new_temp(folder, name)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        finish_temp(tmp)
     except BaseException as exc:
         why = _why_full(exc, tmp) if isinstance(exc, Exception) else None
         tmp.unlink(missing_ok=True)
@@ -108,19 +145,7 @@ def write_new_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Pa
     path = Path(path)
     if path.exists():
         raise OutputExistsError(f"{path}: already exists; not overwriting")
-    tmp = _write_temp(path.parent, path.name, write)
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise OutputExistsError(f"{path}: already exists; not overwriting") from None
-        except OSError:
-            if path.exists():
-                raise OutputExistsError(f"{path}: already exists; not overwriting") from None
-            os.replace(tmp, path)
-        fsync_folder(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+    publish(_write_temp(path.parent, path.name, write), path, overwrite=False)
     return path
 
 
@@ -139,12 +164,7 @@ def replace_file(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path.parent, path.name, write)
-    try:
-        os.replace(tmp, path)
-        fsync_folder(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
+    publish(_write_temp(path.parent, path.name, write), path, overwrite=True)
     return path
 
 
