@@ -6,11 +6,11 @@ DATA   ?= $(or $(SENSE_DATA_DIR),../shared/data)
 DEMO_TRACK   ?= $(DATA)/music/Kevin_MacLeod_-_Vibe_Ace.hq.ogg
 DEMO_REQUEST ?= make this sound like it's on my AirPods, less harsh
 
-.PHONY: setup demo test bench eval app clean-out
+.PHONY: setup demo test bench eval app clean-out voice-demo
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup.sh agent/models.py
+$(STAMP): pyproject.toml scripts/setup.sh agent/models.py voice/models.py
 	bash scripts/setup.sh
 	touch $@
 
@@ -25,6 +25,14 @@ bench: setup
 	$(PY) -m eval.bench
 	$(PY) -m demt.bench
 	$(PY) app.py --bench --no-llm
+	$(PY) -m eval.voice --report out/voice
+
+# The voice loop with no microphone or speaker: a spoken request WAV in, the room's music and the answer out
+voice-demo: setup
+	mkdir -p out
+	$(PY) -m voice.tts "Okay Nabu. It's too boomy." out/request.wav
+	$(VENV)/bin/sense voice --request out/request.wav --play "$(DEMO_TRACK)" --output out/room.wav \
+	  --answer out/answer.wav --seconds 12 --force
 
 app: setup
 	$(PY) app.py $(APP_ARGS)

@@ -98,20 +98,29 @@ def model_dir() -> Path:
     return Path(os.environ.get("SENSE_MODEL_DIR", Path(sys.prefix) / "share" / "sense" / "models"))
 
 
+def check_file(name: str, path: Path, size: int, sha256: str) -> None:
+    """Check one model file's size and sha256 (``name`` is the model, for the message).
+
+    Raises:
+        ModelMissingError: the file is missing, or its size or sha256 differ (one line, says to run ``make setup``).
+    """
+    if not path.is_file():
+        raise ModelMissingError(f"{name}: {path} is missing; run `make setup`")
+    found = path.stat().st_size
+    if found != size:
+        raise ModelMissingError(f"{name}: {path} has {found} bytes, expected {size}; run `make setup` again")
+    digest = file_sha256(path)
+    if digest != sha256:
+        raise ModelMissingError(f"{name}: sha256 of {path} is {digest}, expected {sha256}; run `make setup` again")
+
+
 def verify(spec: ModelSpec, path: Path) -> None:
     """Check an assembled file's size and sha256.
 
     Raises:
         ModelMissingError: if the file is missing, or its size or sha256 differ from ``spec``.
     """
-    if not path.is_file():
-        raise ModelMissingError(f"{spec.name}: {path} is missing; run `make setup`")
-    size = path.stat().st_size
-    if size != spec.size:
-        raise ModelMissingError(f"{spec.name}: {path} has {size} bytes, expected {spec.size}; run `make setup` again")
-    digest = file_sha256(path)
-    if digest != spec.sha256:
-        raise ModelMissingError(f"{spec.name}: sha256 of {path} is {digest}, expected {spec.sha256}")
+    check_file(spec.name, path, spec.size, spec.sha256)
 
 
 def assemble(spec: ModelSpec, dest_dir: Path | None = None) -> Path:

@@ -48,7 +48,8 @@ _FOLLOW_UPS = [
     (re.compile(r"^(redo|undo the undo|put it back|bring it back)\b"), "redo"),
     (re.compile(r"\b(compare (it |this )?(with|to|against) (the )?(original|unprocessed|before)|compare\s*[.!?]*$|"
                 r"^compare (it|this|them)\b|a/b|before and after|hear the original|play the original)\b"), "compare"),
-    (re.compile(r"^(that'?s |it'?s )?(way |a bit |a little )?too much\b|^(a (bit|little|touch|tad) )?less\b[\s.!]*$"), "less"),
+    (re.compile(r"^(that'?s |it'?s )?(way |a bit |a little )?too much\b(?!\s+(?:of\s+)?(?:the\s+)?(?!now\b|please\b|again\b)[a-z])"
+                r"|^(a (bit|little|touch|tad) )?less\b[\s.!]*$"), "less"),
     (re.compile(r"^(a (bit|little|touch|tad) |even |much |some )?more\b[\s.!]*(please)?[\s.!]*$|^not enough\b|^again\b"), "more"),
 ]
 _LITTLE = r"(a (?:bit|little|touch|tad)|slightly|somewhat|a little bit|etwas|ein bisschen|un poco|un peu)"
@@ -59,9 +60,9 @@ _CUT_VERBS = re.compile(r"\b(cut|reduce|lower|drop|remove|take|down|minus|less)\
 _BAND_WORDS = [("low mids", "low mids"), ("low-mids", "low mids"), ("sub", "sub"), ("bass", "bass"), ("lows", "bass"),
                ("mids", "mids"), ("midrange", "mids"), ("presence", "presence"), ("treble", "treble"),
                ("highs", "treble"), ("air", "air")]
-_MORE = (r"(?:more|boost|add|increase|raise|bring up|bring out|extra|pump up|fatten up|fatten|lift|enhance|"
+_MORE = (r"(?:more|boost|add|increase|raise|bring up|bring out|turn up|crank up|extra|pump up|fatten up|fatten|lift|enhance|"
          r"emphasi[sz]e|open up|más|mehr|plus|più)")
-_LESS = (r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|not as|too|clean up|clean out|"
+_LESS = (r"(?:less|reduce|cut|lower|tame|remove|decrease|fewer|turn down|not so|not as|too much(?: of)?|too|clean up|clean out|"
          r"pull back|pull down|scoop out|scoop|dial back|dial down|rein in|roll off|take out|take down|get rid of|"
          r"menos|weniger|moins|meno)")
 #: One word, letters of any language; several words of a phrase are joined by "-" first ("low-mids").
@@ -84,7 +85,7 @@ _WISH = re.compile(r"\b(?:make|makes|making|get)\s+(?:it|this|that|them|everythi
 _NOT_TONE = frozenset("sound sounds like good nice great bad better worse fine ok okay same different original right "
                       "wrong perfect weird strange off done loud louder quiet quieter it this that".split())
 _STOP = {"it", "this", "that", "the", "a", "an", "please", "sound", "and", "but", "like", "on", "my", "of", "top",
-         "them", "me", "up", "out", "down", "back"}
+         "them", "me", "up", "out", "down", "back", "by", "to", "for", "at", "with", "all", "about"}
 _DEVICE = re.compile(
     r"(?:sound(?:s)? like (?:it'?s |it is |)(?:on|through|in|played on)|like (?:it'?s |)(?:on|through)|"
     r"(?:coming |playing )?out of|(?:what|how) about(?! \w+ing\b)|and like|try(?= (?:the|my|a|an|on) )|"

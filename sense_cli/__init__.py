@@ -17,10 +17,16 @@ from typer.core import TyperCommand
 
 from agent.cli import ModelOpt, UrlOpt, app, err
 from demt.cli import app as demt_app
+from speaker.cli import speaker_app
+from voice.cli import voice as voice_command
+from voice.cli import wyoming as wyoming_command
 from tools.errors import SenseError, one_line
 from translate.cli import translate as translate_command
 
 app.add_typer(demt_app, name="demt")
+app.add_typer(speaker_app, name="speaker")
+app.command("voice")(voice_command)
+app.command("wyoming")(wyoming_command)
 app.command("translate")(translate_command)
 
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import gradio as gr
 
 from webui.chat import WELCOME
+from webui.speaker import panel as speaker_panel
 from webui.session import assistant
 
 HEADLINE_REQUEST = "make this sound like it's on my AirPods, less harsh"
@@ -96,6 +97,7 @@ def _result_column(app, ui: SimpleNamespace) -> None:
         ui.devices_md = gr.Markdown(elem_id="sense-my-devices")
     with gr.Accordion("🔧 Tool trace: plan, checks, measurements", open=False, elem_id="sense-trace-box"):
         ui.trace = gr.JSON(elem_id="sense-trace", show_label=False)
+    speaker_panel()
 
 
 def _variants_box(ui: SimpleNamespace) -> None:
