@@ -28,6 +28,7 @@ import logging
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,6 +248,7 @@ class Room:
         self._report: PlayReport | None = None
         self._play_error: str | None = None
         self.started_at = time.monotonic()  # when play() last started (time.monotonic)
+        self._conversation = uuid.uuid4().hex[:12]  # this Room's conversations with the agent
         self._epoch = 0  # the agent conversation: a new one after an undo / reset / restart
         self._base: RoomState = store.load(name)
 
@@ -389,7 +391,9 @@ class Room:
         return time.perf_counter() - t0
 
     def _thread_id(self) -> str:
-        return f"room:{self.name}:{self._epoch}"
+        """The agent conversation's id: unique to this Room object (an engine may serve several rooms, or the
+        same room name in several stores) and to its epoch."""
+        return f"room:{self.name}:{self._conversation}:{self._epoch}"
 
     def _new_conversation(self, base: RoomState) -> None:
         """Start a new agent conversation on top of ``base``'s filters (after undo, reset, a stem request)."""

@@ -159,7 +159,7 @@ def test_web_ui_speaker_panel_talks_to_a_running_room(tmp_path, engine, music):
     from webui.speaker import refresh, send, undo
 
     samples, rate = music
-    room = Room("kitchen", RoomStore(tmp_path / "rooms.sqlite"), engine)
+    room = Room("kitchen", RoomStore(tmp_path / "rooms.sqlite"), engine, user="panel-test")
     port = free_port()
     server = start_api({"kitchen": room}, port)
     api = f"http://127.0.0.1:{port}"

@@ -94,9 +94,10 @@ def check(result: dict) -> None:
     assert NotHandled.is_type(result["not_handled"].type)
 
 
-@pytest.fixture(scope="module")
-def env():
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+@pytest.fixture
+def env(tmp_path):
+    """The server's own SENSE_HOME: preferences other tests recorded for the default user stay out of it."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "SENSE_HOME": str(tmp_path / "home")}
 
 
 def test_wyoming_over_stdio(tmp_path, vibe_ace, env):
