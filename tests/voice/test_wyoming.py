@@ -84,6 +84,27 @@ async def session(read, write) -> dict:
     return {"info": info, "heard": heard, "seconds": seconds, "handled": handled, "not_handled": not_handled}
 
 
+def run_in_own_loop(make_coroutine) -> dict:
+    """Run the coroutine in a fresh event loop on its own thread (an earlier test may leave this thread's loop
+    running, and asyncio.run refuses to nest)."""
+    import threading
+
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = asyncio.run(make_coroutine())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 def check(result: dict) -> None:
     info = result["info"]
     assert info.asr[0].models[0].name == "whisper-base-int8" and info.tts[0].voices and info.handle
@@ -113,7 +134,7 @@ def test_wyoming_over_stdio(tmp_path, vibe_ace, env):
             proc.kill()
             await proc.wait()
 
-    check(asyncio.run(run()))
+    check(run_in_own_loop(run))
 
 
 def test_wyoming_over_tcp(tmp_path, vibe_ace, env):
@@ -144,4 +165,4 @@ def test_wyoming_over_tcp(tmp_path, vibe_ace, env):
             proc.kill()
             await proc.wait()
 
-    check(asyncio.run(run()))
+    check(run_in_own_loop(run))
