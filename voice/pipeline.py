@@ -169,6 +169,10 @@ class VoiceAssistant:
         (:mod:`voice.vocabulary`: "and do that" -> "undo that", "less booby please" -> "less boomy please")."""
         if not text.strip() or self.readable(text):
             return text
+        return self._sounds_like_phrase(text)
+
+    def _sounds_like_phrase(self, text: str) -> str:
+        """The known phrase ``text`` sounds like, or ``text`` when none is close (no readability check)."""
         if self._sounds_like is None:
             from voice.vocabulary import room_sounds_like
 
@@ -193,7 +197,7 @@ class VoiceAssistant:
         if not re.search(r"[A-Za-z]{2}", text) or (heard.no_speech_prob > NO_SPEECH_PROB and len(text) < 12):
             refusal = NOT_CAUGHT
         elif not self.readable(text):
-            text = self.corrected(text)
+            text = self._sounds_like_phrase(text)
             if not self.readable(text):
                 language, probability = self.asr.detect_language(audio)
                 if language != "en" and probability >= NOT_ENGLISH_PROB:
