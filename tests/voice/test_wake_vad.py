@@ -48,7 +48,7 @@ def endpointer() -> Endpointer:
 
 
 @pytest.mark.parametrize("rate", [0.8, 1.0, 1.2])
-def test_okay_nabu_fires_on_piper_at_the_end_of_the_phrase(detectors, rate):
+def test_okay_nabu_fires_on_piper_at_the_end_of_the_phrase(detectors, piper, rate):
     clip = speak(tts_module.TextToSpeech("piper", rate=rate), "okay nabu", 1.0, 1.0)
     at = detectors["okay_nabu"].detect(clip)
     _, end = speech_bounds(clip)
