@@ -5,11 +5,13 @@ posterior with that population as prior and a bias shared across words (:mod:`kn
 
 - :func:`personalise`: a tone move gets the person's offset from the population mean (their posterior mean minus
   the population's, 40 Audealize bands) and the sentence that explains it ("you like more warmth than most …");
-- :func:`offer`: when the distribution for the turn's first tone word has distinct modes (k-medoids,
-  :func:`knowledge.population.variants`), up to two alternatives B and C to the applied result A, each labelled by
-  what differs from A; :func:`render` processes them (loudness-matched like every result, so A/B is fair);
+- :func:`offer`: up to two alternatives B and C to the applied result A, each labelled by what differs from A:
+  for a person with no evidence yet, the distinct ways people mean the turn's first tone word (k-medoids modes,
+  :func:`knowledge.population.variants`); once the personal model has evidence, a forced choice that teaches it
+  most (A ± 2 dB RMS along the direction their taste is least known in, :func:`knowledge.personal.probe_pair`);
+  :func:`render` processes them (loudness-matched like every result, so A/B is fair);
 - :func:`pick_of` reads "the second one", "B", "keep A"; picking is evidence for the personal model
-  (a pick of B over A and C), and the next request starts from the picked settings.
+  (a pick of B over A and C; in a forced choice, B over C), and the next request starts from the picked settings.
 
 Offsets live in the word's own ("more") space at the crowd's default amount (±2.5 dB at a curve's extremes) and are
 applied × the move's amount, negated for "less", as Audealize's 40 peaking filters (Q 4.31).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -65,10 +68,15 @@ class VariantOption(BaseModel):
 
 
 class VariantSet(BaseModel):
-    """The variants offered with a result: A (as applied: its setting) and the alternatives."""
+    """The variants offered with a result: A (as applied: its setting) and the alternatives.
+
+    ``kind``: "modes" (distinct ways people mean the word; a pick is preferred over all the others) or "probes"
+    (a forced choice between B and C around A, :func:`knowledge.personal.probe_pair`; a pick of B or C is
+    preferred over the other one only)."""
 
     word: str
     direction: Direction
+    kind: Literal["modes", "probes"] = "modes"
     applied_db: list[float]
     options: list[VariantOption] = Field(default_factory=list)
 
@@ -195,48 +203,77 @@ def _hz(f: float) -> str:
     return f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"
 
 
-def _distribution(rt, user: str, word: str) -> tuple[np.ndarray, np.ndarray]:
-    """(the word's own mean (40,), samples (n, 40) dB of what this person may mean by ``word``: their posterior
-    when they have evidence, else what people mean by it and its sound-synonyms)."""
-    mean, samples, _ = _pooled(rt.population, population_word(rt.words.lookup(word)))
-    model = personal_model(rt, user)
-    if model is not None:
-        samples = np.asarray(model.sample(word, VARIANT_SAMPLES, np.random.default_rng(0)), dtype=np.float64)
-    return mean, samples
+def _word_mean(rt, word: str) -> np.ndarray:
+    """The word's own mean setting (40,) dB (the crowd word it stands for, or the predicted distribution's mean)."""
+    return _pooled(rt.population, population_word(rt.words.lookup(word)))[0]
+
+
+def _mode_settings(rt, word: str, applied: np.ndarray) -> list[np.ndarray]:
+    """The k-medoids modes of what people mean by ``word`` (:func:`_pooled`) that move some broad region (REGIONS)
+    at least MIN_VARIANT_DB away from ``applied``, largest share first."""
+    from knowledge.population import WordDistribution, compact_db, variants
+
+    samples = _pooled(rt.population, population_word(rt.words.lookup(word)))[1]
+    modes = variants(WordDistribution(word, "offer", samples), k=3, min_difference_db=0.0)
+    return [v.setting_db for v in modes if np.max(np.abs(compact_db(v.setting_db - applied))) >= MIN_VARIANT_DB]
+
+
+def _probe_settings(model, word: str, applied: np.ndarray) -> list[np.ndarray]:
+    """The forced-choice pair :func:`knowledge.personal.probe_pair` around ``applied`` from the person's posterior."""
+    from knowledge.personal import probe_pair
+
+    return list(probe_pair(model.sample(word, VARIANT_SAMPLES, np.random.default_rng(0)), applied))
 
 
 def offer(rt, user: str, settings: Settings) -> VariantSet | None:
-    """Alternatives to the applied result for its first whole-mix tone word: the k-medoids modes
-    (:func:`knowledge.population.variants`) of :func:`_distribution` that move some broad region (REGIONS) at
-    least MIN_VARIANT_DB away from what is applied, the two largest; None when there is none."""
-    from knowledge.population import WordDistribution, compact_db, variants
+    """Alternatives B and C to the applied result A for its first whole-mix tone word; None when there is none.
+
+    - A person with no evidence yet gets the distinct ways people mean the word (``kind="modes"``): the k-medoids
+      modes of :func:`_pooled` that move some broad region (REGIONS) at least MIN_VARIANT_DB from A, the two largest.
+    - A person the model has evidence for gets a forced choice that teaches it most (``kind="probes"``):
+      A ± :data:`knowledge.personal.PROBE_STEP_DB` along the direction their taste is least known in
+      (:func:`knowledge.personal.probe_pair`); a pick of B is evidence for B over C (the question asked).
+    """
+    from knowledge.population import compact_db
 
     if not settings.adjustments:
         return None
     move = settings.adjustments[0]
-    mean, samples = _distribution(rt, user, move.descriptor)
+    mean = _word_mean(rt, move.descriptor)
     applied = mean + np.asarray(move.offset_db or np.zeros(len(mean)))
-    modes = variants(WordDistribution(move.descriptor, "offer", samples), k=3, min_difference_db=0.0)
-    found = [v for v in modes if np.max(np.abs(compact_db(v.setting_db - applied))) >= MIN_VARIANT_DB]
-    sign = 1.0 if move.direction == "more" else -1.0
-    options = []
-    for v, letter in zip(found[:2], LETTERS[1:]):
-        label = describe_difference(sign * (v.setting_db - applied))
-        moved = move.model_copy(update={"offset_db": [round(float(x), 3) for x in v.setting_db - mean],
-                                        "variant": f"{letter}: {label}"})
-        options.append(VariantOption(letter=letter, label=label, word=move.descriptor, direction=move.direction,
-                                     offset_db=moved.offset_db, setting_db=[float(x) for x in v.setting_db],
-                                     settings=settings.model_copy(update={"adjustments": [moved, *settings.adjustments[1:]]})))
-    if not options:
+    model = personal_model(rt, user)
+    kind = "probes" if model is not None else "modes"
+    found = (_probe_settings(model, move.descriptor, applied) if model is not None
+             else _mode_settings(rt, move.descriptor, applied))
+    found = [v for v in found if np.max(np.abs(compact_db(v - applied))) >= MIN_VARIANT_DB]
+    options = [_option(settings, move, mean, applied, v, letter) for v, letter in zip(found[:2], LETTERS[1:])]
+    if not options or (kind == "probes" and len(options) < 2):
         return None
-    return VariantSet(word=move.descriptor, direction=move.direction, applied_db=[float(x) for x in applied],
+    return VariantSet(word=move.descriptor, direction=move.direction, kind=kind, applied_db=[float(x) for x in applied],
                       options=options)
 
 
+def _option(settings: Settings, move: ToneMove, mean: np.ndarray, applied: np.ndarray, setting: np.ndarray,
+            letter: str) -> VariantOption:
+    """One variant: ``setting`` (40,) dB of the word's "more" space, labelled by what differs from ``applied``."""
+    sign = 1.0 if move.direction == "more" else -1.0
+    label = describe_difference(sign * (setting - applied))
+    moved = move.model_copy(update={"offset_db": [round(float(x), 3) for x in setting - mean],
+                                    "variant": f"{letter}: {label}"})
+    return VariantOption(letter=letter, label=label, word=move.descriptor, direction=move.direction,
+                         offset_db=moved.offset_db, setting_db=[float(x) for x in setting],
+                         settings=settings.model_copy(update={"adjustments": [moved, *settings.adjustments[1:]]}))
+
+
 def offer_line(offered: VariantSet) -> str:
-    """The reply's line offering the variants: "Other ways people mean "warm" (same loudness): B — …; C — …. Say …"."""
+    """The reply's line offering the variants: "Other ways people mean "warm" (same loudness): B — …; C — …. Say …",
+    or for a forced choice (``kind="probes"``) "Which is closer to what you mean by "warm": B — … or C — …? …"."""
     options = "; ".join(f"{o.letter} — {o.label}" for o in offered.options)
     ordinals = " or ".join(f"\"the {('second', 'third')[i]} one\"" for i in range(len(offered.options)))
+    if offered.kind == "probes":
+        pair = " or ".join(f"{o.letter} — {o.label}" for o in offered.options)
+        return (f"To learn your \"{offered.word}\": which is closer to what you mean, {pair}? (Same loudness as A, "
+                f"this result.) Say {ordinals}, or \"keep A\" if neither.")
     return (f"Other ways people mean \"{offered.word}\" (same loudness, to compare with A, this result): {options}. "
             f"Say {ordinals} to switch, or \"keep A\"; your pick teaches me your taste.")
 

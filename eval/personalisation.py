@@ -18,11 +18,14 @@ the pick. Methods:
 - ``population mean``: always μ_w, no learning.
 - ``amount only`` (today's learning): A = amount × μ_w, variants 0.5 / 1 / 1.5 × amount; a thumbs-up pick's amount
   is kept for the word (as :meth:`PreferenceStore.history_amount` does).
-- ``personal model``: A = :meth:`PersonalModel.setting`; up to two variants from
-  :func:`knowledge.population.variants` (k = 3) over 96 :meth:`PersonalModel.sample` draws, those ≥ 1 dB RMS
-  from A (as the conversation offers them); the pick (if there was a choice) and the rating are evidence.
-- ``personal model, exploring``: the same model, but the variants are drawn from the posterior with its spread
-  widened (× 1.5, 2, 3 until one variant is ≥ 1 dB from A), so that an A/B is offered at almost every interaction.
+- ``personal model, mode variants`` (the product before the forced choice): A = :meth:`PersonalModel.setting`; up to
+  two variants from :func:`knowledge.population.variants` (k = 3) over 96 :meth:`PersonalModel.sample` draws, those
+  moving some broad region ≥ 1 dB from A (as :func:`agent.variants.offer` filters them); the listener picks among
+  A and the variants; the pick (if there was a choice) and the rating are evidence.
+- ``personal model`` (the product, :func:`agent.variants.offer`): the same until the model has evidence; from then
+  on a forced choice between B and C = A ± :data:`knowledge.personal.PROBE_STEP_DB` along the posterior's first
+  principal direction (:func:`knowledge.personal.probe_pair`); the listener answers the question asked (B or C),
+  evidence: the pick over the other one, and the rating of the pick.
 
 Each listener asks for WORDS_PER_LISTENER words drawn from :data:`WORDS`, one interaction per word per round; after
 n rounds (n interactions per word) the RMS dB distance (over the 40 bands) between what SENSE would apply and the
@@ -42,8 +45,9 @@ import numpy as np
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
-from knowledge.personal import LIKE_WITHIN_DB, TEMPERATURE_DB, Evidence, PersonalModel
-from knowledge.population import WordDistribution, band_gains, load_english, population_samples, variants
+from knowledge.personal import LIKE_WITHIN_DB, TEMPERATURE_DB, Evidence, PersonalModel, probe_pair
+from knowledge.population import (WordDistribution, band_gains, compact_db, load_english, population_samples,
+                                  variants)
 
 MIN_CONTRIBUTORS = 10
 """WORDS are the English words with at least this many crowd contributions (29 in the shared data)."""
@@ -53,10 +57,8 @@ LISTENER_SHARED = 0.5
 """ρ of the simulated listeners (an assumption: no data on how much of a person's taste carries across words)."""
 VARIANT_SAMPLES = 96
 MIN_VARIANT_DB = 1.0
-EXPLORE_SPREADS = (1.0, 1.5, 2.0, 3.0)
-"""Exploring variants: the posterior's spread × the first of these that gives at least one variant ≥ MIN_VARIANT_DB
-from A (a system-side query design, not a change to the listeners)."""
-METHODS = ("population mean", "amount only", "personal model", "personal model, exploring")
+"""A mode variant is offered when it moves some broad region at least this much from A (as the product does)."""
+METHODS = ("population mean", "amount only", "personal model, mode variants", "personal model")
 
 
 @dataclass(eq=False)
@@ -155,27 +157,24 @@ def _rms(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def _model_options(model: PersonalModel, word: str, rng: np.random.Generator, spreads=(1.0,)) -> np.ndarray:
-    """A = the posterior mean, then up to two k-medoids variants ≥ MIN_VARIANT_DB from it, largest share first.
-
-    ``spreads``: posterior samples' deviations from A are scaled by each in turn until a variant qualifies.
-    """
+def _model_options(model: PersonalModel, word: str, rng: np.random.Generator, probes: bool) -> np.ndarray:
+    """What SENSE offers for ``word``, float64 (J, 40) dB: [A, up to two mode variants] (the first row is A, applied),
+    or with ``probes`` once the model has evidence the forced-choice pair [B, C] around A (A is not a choice)."""
     applied = model.setting(word)
-    samples = model.sample(word, VARIANT_SAMPLES, rng) - applied
-    for spread in spreads:
-        dist = WordDistribution(word=word, method="personal", samples_db=applied + spread * samples)
-        found = [v.setting_db for v in variants(dist, k=3) if _rms(v.setting_db, applied) >= MIN_VARIANT_DB]
-        if found:
-            break
+    samples = model.sample(word, VARIANT_SAMPLES, rng)
+    if probes and model.has_evidence:
+        return probe_pair(samples, applied)
+    modes = variants(WordDistribution(word=word, method="personal", samples_db=samples), k=3, min_difference_db=0.0)
+    found = [v.setting_db for v in modes if np.max(np.abs(compact_db(v.setting_db - applied))) >= MIN_VARIANT_DB]
     return np.array([applied, *found[:2]])
 
 
 def _personal_round(listener: Listener, population: Population, words: list[str], evidence: list[Evidence],
-                    rng: np.random.Generator, spreads=(1.0,)) -> None:
+                    rng: np.random.Generator, probes: bool) -> None:
     """One interaction per word with the personal model, refitted before each; appends evidence."""
     for w in words:
         model = PersonalModel.fit(evidence, population.prior, temperature_db=listener.temperature_db)
-        options = _model_options(model, w, rng, spreads)
+        options = _model_options(model, w, rng, probes)
         j = listener.pick(w, options)
         if len(options) > 1:
             evidence.append(Evidence(kind="pick", word=w, direction="more", setting_db=options[j].tolist(),
@@ -206,8 +205,8 @@ def simulate_listener(population: Population, rng: np.random.Generator,
     asked = words[:-1]  # the last word is never asked
     listener = Listener.draw(population, words, rng, temperature_db=temperature_db)
     out = {m: np.zeros((len(INTERACTIONS), len(words))) for m in METHODS}
-    evidence: dict[str, list[Evidence]] = {"personal model": [], "personal model, exploring": []}
-    spreads = {"personal model": (1.0,), "personal model, exploring": EXPLORE_SPREADS}
+    evidence: dict[str, list[Evidence]] = {"personal model, mode variants": [], "personal model": []}
+    probes = {"personal model, mode variants": False, "personal model": True}
     amount = {w: 1.0 for w in asked}
     for n in range(max(INTERACTIONS) + 1):
         if n in INTERACTIONS:
@@ -220,7 +219,7 @@ def simulate_listener(population: Population, rng: np.random.Generator,
                     out[m][i, c] = _rms(model.setting(w), listener.latent[w])
         if n < max(INTERACTIONS):
             for m, ev in evidence.items():
-                _personal_round(listener, population, asked, ev, rng, spreads[m])
+                _personal_round(listener, population, asked, ev, rng, probes[m])
             _amount_round(listener, population, asked, amount)
     return out
 

@@ -48,6 +48,9 @@ IS_SAMPLES, IS_WIDEN, IS_MIN_ESS = 1000, 1.5, 30.0
 """Importance sampling of the posterior moments: draws, widening of the Laplace proposal, least effective size."""
 EXPLAIN_MIN_DB = 0.5
 """explain() says nothing when the offset is below this everywhere (dB)."""
+PROBE_STEP_DB = 2.0
+"""How far (RMS dB over the 40 bands) each of the two learning variants lies from the applied setting (:func:`probe_pair`):
+2 τ, clearly audible, so a forced choice between them says which side the person is on."""
 
 Prior = Callable[[str], tuple[np.ndarray, np.ndarray]]
 """word -> (mean (40,) dB, covariance (40, 40) dB²) of the population's settings for that word."""
@@ -130,6 +133,11 @@ class PersonalModel:
         model._mean_x, model._cov_x = _importance_moments(terms, res.x, (eigvec / np.maximum(eigval, 1e-3)) @ eigvec.T)
         return model
 
+    @property
+    def has_evidence(self) -> bool:
+        """Whether any evidence was fitted (without it the model is the population itself)."""
+        return self._basis is not None
+
     def setting(self, word: str) -> np.ndarray:
         """What to apply next for ``word``: the posterior mean, float64 (40,) dB ("more" space, default amount)."""
         mean, _ = self._prior(word)
@@ -204,6 +212,38 @@ class PersonalModel:
             chol = self._chol(word)
             cov = cov + (1.0 - self._shared) * chol @ chol.T
         return a @ self._mean_x, cov
+
+
+def probe_pair(samples_db: np.ndarray, applied_db: np.ndarray, step_db: float = PROBE_STEP_DB) -> np.ndarray:
+    """The two settings of a forced choice that teaches most about a person: ``applied ± step_db · u``, u the first
+    principal direction of the posterior samples around the applied setting (where the person's taste is least
+    known), scaled to 1 dB RMS over the bands and signed so that the first setting has more of the applied curve
+    than the second (when u is orthogonal to it: more low end).
+
+    Under the Bradley–Terry listener (module doc) the pick's log-odds between the two are 4 · step · p / τ², p the
+    person's offset from ``applied`` along u (RMS dB): the pick tells which side of the applied setting they are on,
+    and the next applied setting (the posterior mean) moves half-way there (a noisy bisection, one direction at a time).
+
+    Args:
+        samples_db: float64 (n, 40) dB, n >= 2: the person's posterior samples (:meth:`PersonalModel.sample`).
+        applied_db: float64 (40,) dB: what is applied (their posterior mean).
+        step_db: > 0, RMS dB of each setting's distance from ``applied_db``.
+    Returns:
+        float64 (2, 40) dB.
+    Raises:
+        ValueError: wrong shapes, fewer than 2 samples, or step_db <= 0.
+    Source: adaptive paired comparison (2AFC) in the direction of largest posterior variance; new here.
+    """
+    samples, applied = np.asarray(samples_db, dtype=np.float64), np.asarray(applied_db, dtype=np.float64)
+    if samples.ndim != 2 or samples.shape[1] != N_BANDS or len(samples) < 2 or applied.shape != (N_BANDS,) or not step_db > 0:
+        raise ValueError(f"need samples (n >= 2, {N_BANDS}), applied ({N_BANDS},), step_db > 0; "
+                         f"got {samples.shape}, {applied.shape}, {step_db}")
+    dev = samples - applied
+    u = np.linalg.eigh(dev.T @ dev)[1][:, -1]
+    u = u / np.sqrt(np.mean(u**2))
+    lean = float(u @ applied) or float(u[: N_BANDS // 4].sum())
+    u = u if lean >= 0 else -u
+    return np.stack([applied + step_db * u, applied - step_db * u])
 
 
 def _importance_moments(terms: _Terms, x_map: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -138,3 +138,32 @@ def parse_exact(said: str) -> Command | None:
             value = _steps(said) if kind in ("volume_up", "volume_down") else None
             return Command(kind, value, matched=said)
     return None
+
+
+OFF_TOPIC = ("I only change how the music in this room sounds: for example \"less boomy\", \"sound like my AirPods\" "
+             "or \"volume down\".")
+"""The room's answer to a request with nothing about sound in it (no agent, no LLM)."""
+_SOUND_TALK = re.compile(
+    r"\b(sound|sounds|sounding|song|songs|track|tracks|music|audio|mix|eq|equali[sz]e\w*|bass|treble|mids?|highs|lows|"
+    r"vocals?|voice|voices|singer|singing|guitars?|drums?|kick|snare|piano|instruments?|reverb|echo|room|hall|concert|"
+    r"live|stereo|mono|volume|loud|louder|quiet|quieter|soft|softer|tone|tones|frequenc\w*|hz|db|decibels?|"
+    r"headphones?|earbuds?|earphones?|buds|speakers?|more|less|too|bit|little|up|down|boost|cut)\b")
+_NOT_WORDS = frozenset({"please", "cat", "thank", "thanks", "you", "me", "what", "the", "a"})
+
+
+def off_topic(text: str, vocab) -> bool:
+    """Whether ``text`` has nothing about sound in it, so the room can answer :data:`OFF_TOPIC` at once instead of
+    asking the agent's LLM (seconds on a small machine): the rule parser finds no request, and no word is a sound
+    word of ``vocab`` (an :class:`agent.rules.Vocabulary`), a device, or general talk about audio, instruments,
+    volume or more/less (those go to the agent, which may read more than the rules).
+
+        "what's the weather like tomorrow", "tell me a joke", "purple monkey dishwasher" -> True
+        "make it sound like a cathedral", "the guitar is too loud", "warm at least" -> False
+    """
+    from agent.rules import normalise as rules_normalise
+    from agent.rules import parse as rules_parse
+
+    norm = rules_normalise(text)
+    if not norm or _SOUND_TALK.search(norm) or rules_parse(text, vocab).action != "off_topic":
+        return False
+    return not any(vocab.known(w) for w in re.findall(r"[^\W\d_]+", norm) if w not in _NOT_WORDS)

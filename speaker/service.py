@@ -37,7 +37,7 @@ import soundfile as sf
 
 from knowledge.fr_store import FR_GRID_HZ
 from knowledge.speakers import SpeakerStore
-from speaker.commands import Command, parse
+from speaker.commands import OFF_TOPIC, Command, off_topic, parse
 from speaker.room import DeviceCurve, RoomState, RoomStore
 from speaker.stream import Player, PlayReport, Sink, Source
 from tools.errors import SenseError, one_line
@@ -250,6 +250,7 @@ class Room:
         self.started_at = time.monotonic()  # when play() last started (time.monotonic)
         self._conversation = uuid.uuid4().hex[:12]  # this Room's conversations with the agent
         self._epoch = 0  # the agent conversation: a new one after an undo / reset / restart
+        self._vocabulary = None  # the agent's closed vocabulary, built on first use (vocabulary())
         self._base: RoomState = store.load(name)
 
     # --- what plays ---------------------------------------------------------------------------
@@ -355,6 +356,14 @@ class Room:
             self._engine = self._engine()
         return self._engine
 
+    def vocabulary(self):
+        """The agent's closed vocabulary (:func:`agent.engine.vocabulary` of the engine's runtime), built once."""
+        if self._vocabulary is None:
+            from agent.engine import vocabulary
+
+            self._vocabulary = vocabulary(self.engine.rt)
+        return self._vocabulary
+
     def handle(self, text: str) -> RoomReply:
         """Do what ``text`` asks in this room (a room command, or a request for the agent) and log it.
 
@@ -407,6 +416,9 @@ class Room:
         if excerpt is None:
             return RoomReply(f"Nothing is playing in the {self.name}, so there is nothing to change yet.",
                              "nothing_playing", False, state)
+        t0 = time.perf_counter()
+        if off_topic(text, self.vocabulary()):
+            return RoomReply(OFF_TOPIC, "answer", False, state, "", {"understanding": time.perf_counter() - t0}, "room")
         with tempfile.TemporaryDirectory(prefix="sense-room-") as tmp:
             wav = Path(tmp) / "playing.wav"
             sf.write(wav, excerpt.T, self._tap.sample_rate, subtype="FLOAT")

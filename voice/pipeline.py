@@ -129,7 +129,6 @@ class VoiceAssistant:
         self.on_answer, self.duck_db = on_answer, min(0.0, float(duck_db))
         self._prompt: str | None = None
         self._sounds_like = None
-        self._vocab = None
 
     @property
     def prompt(self) -> str:
@@ -143,25 +142,24 @@ class VoiceAssistant:
         from voice.vocabulary import room_sounds_like
 
         _ = self.prompt
+        self.room.vocabulary()
         if self._sounds_like is None:
             self._sounds_like = room_sounds_like(self.room.engine.rt)
         return self
 
     def readable(self, text: str) -> bool:
         """Whether the room's commands or the agent's closed vocabulary read ``text`` as it is (no LLM)."""
-        from agent.engine import vocabulary
         from agent.rules import parse as rules_parse
         from speaker.commands import parse as command
 
         if command(text) is not None:
             return True
-        if self._vocab is None:
-            self._vocab = vocabulary(self.room.engine.rt)
-        intent = rules_parse(text, self._vocab)
+        vocab = self.room.vocabulary()
+        intent = rules_parse(text, vocab)
         if intent.action == "follow_up":
             return True
-        known = intent.adjustments and all(self._vocab.plausible(a.descriptor) for a in intent.adjustments)
-        device = intent.target_device is not None and self._vocab.device_known(intent.target_device)
+        known = intent.adjustments and all(vocab.plausible(a.descriptor) for a in intent.adjustments)
+        device = intent.target_device is not None and vocab.device_known(intent.target_device)
         return intent.action == "process" and bool(known or device or intent.band_edits or intent.stem_edits)
 
     def corrected(self, text: str) -> str:

@@ -67,7 +67,8 @@ def show(s: Session, out: TurnOutcome) -> bool:
                 "record_id": out.record_id, "trace_view": trace_view(trace), "downloads": downloads,
                 "words": out.settings.summary(),
                 "variants": [(o.letter, o.label, o.audio) for o in out.variants.options] if out.variants else [],
-                "variants_word": f"{out.variants.direction} {out.variants.word}" if out.variants else ""}
+                "variants_word": f"{out.variants.direction} {out.variants.word}" if out.variants else "",
+                "variants_kind": out.variants.kind if out.variants else ""}
     s.history.append(assistant(f"**{out.summary}**"))
     if out.details:
         s.history.append(assistant(out.details, title="💬 How and why: devices, words, amounts, what was measured"))
@@ -80,8 +81,13 @@ def variant_views(result: dict | None) -> tuple:
     options = (result or {}).get("variants") or []
     if not options:
         return gr.update(visible=False), "", None, None, gr.update(visible=False)
-    lines = [f"**Other ways people mean \"{result['variants_word']}\"** · loudness-matched like the SENSE result above, "
-             "which is variant A. Your pick teaches SENSE your taste; the next request starts from it."]
+    if result.get("variants_kind") == "probes":
+        lines = [f"**Which is closer to what you mean by \"{result['variants_word']}\": B or C?** · loudness-matched like "
+                 "the SENSE result above (variant A, between them). Your answer teaches SENSE your taste; the next "
+                 "request starts from your pick. Keep A if neither."]
+    else:
+        lines = [f"**Other ways people mean \"{result['variants_word']}\"** · loudness-matched like the SENSE result "
+                 "above, which is variant A. Your pick teaches SENSE your taste; the next request starts from it."]
     lines += [f"- **{letter}**: {label}" for letter, label, _ in options]
     c = options[1][2] if len(options) > 1 else None
     return (gr.update(visible=True), "\n".join(lines), options[0][2],

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     track = args.track or data_dir() / "music" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
     t0 = time.perf_counter()
     results = evaluate(commands, voices, use_llm=not args.no_llm, track=track, seed=args.seed)
-    summary = summarise(results)
+    summary = summarise(results, llm=not args.no_llm)
     text = markdown(summary, time.perf_counter() - t0)
     print(text)
     for line in summary["failures"]:

@@ -19,7 +19,9 @@ LEAD_S, TAIL_S = 0.6, 1.6
 NOISE_BELOW_DB = 30.0
 """Room noise level under the voice, dB."""
 BAND_MIN_DB = 1.0
-FAST_PATHS = frozenset({"command", "fast", "rules", "answer", ""})
+FAST_PATHS = frozenset({"command", "room", "fast", "answer", ""})
+"""Paths that never ask the LLM: room commands, the room's off-topic answer, the agent's fast path. "rules" is one
+only without an LLM (with one, the LLM was asked and its reply fell back to the rules)."""
 
 
 @dataclass
@@ -213,10 +215,12 @@ def _pct(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if values else float("nan")
 
 
-def summarise(results: list[Result]) -> dict:
-    """Intent accuracy (overall, per voice), undo error, and latency p50/p95 per path (fast / llm)."""
+def summarise(results: list[Result], llm: bool = True) -> dict:
+    """Intent accuracy (overall, per voice), undo error, and latency p50/p95 per path (fast / llm; ``llm``: whether
+    the agent had an LLM, so that "rules" replies count as the LLM path)."""
     voices = sorted({r.voice for r in results})
-    paths = {"fast": [r for r in results if r.via in FAST_PATHS], "llm": [r for r in results if r.via not in FAST_PATHS]}
+    fast = FAST_PATHS if llm else FAST_PATHS | {"rules"}
+    paths = {"fast": [r for r in results if r.via in fast], "llm": [r for r in results if r.via not in fast]}
     undo = [r.undo_error_db for r in results if r.undo_error_db is not None]
     return {
         "renders": len(results), "utterances": len({r.said for r in results}),

@@ -79,20 +79,49 @@ def test_variant_offer_pick_and_follow_up(fresh, excerpt, tmp_path):
 
 
 def test_personal_offset_drives_the_next_request(fresh, excerpt, tmp_path):
-    """After picks of variants in one direction, a new conversation's "warmer" carries the person's offset toward
-    them and the reasoning explains it; another person's does not."""
-    user = "leaning"
-    for k in range(3):
+    """A person who likes variant B of "warmer" and then answers each forced choice by what is nearer that taste:
+    a new conversation's "warmer" carries their offset toward it and the reasoning explains it; another
+    person's does not."""
+    user, liked = "leaning", None
+    for k in range(4):
         thread = uuid.uuid4().hex
         out = fresh.turn(thread, "make it warmer", excerpt, user=user, output_path=tmp_path / f"w{k}.wav")
         if out.variants is None:
             break
-        fresh.turn(thread, "the second one", excerpt, user=user, output_path=tmp_path / f"p{k}.wav")
-    chosen = np.asarray(fresh.rt.prefs.evidence(user)[0].setting_db)
+        settings = [np.asarray(o.setting_db) for o in out.variants.options]
+        nearer = 0 if liked is None else int(np.argmin([np.linalg.norm(s - liked) for s in settings]))
+        liked = settings[0] if liked is None else liked
+        fresh.turn(thread, ("the second one", "the third one")[nearer], excerpt, user=user, output_path=tmp_path / f"p{k}.wav")
     mine = fresh.turn(uuid.uuid4().hex, "make it warmer", excerpt, user=user, output_path=tmp_path / "mine.wav")
     other = fresh.turn(uuid.uuid4().hex, "make it warmer", excerpt, user="someone-else", output_path=tmp_path / "o.wav")
     move = mine.settings.adjustments[0]
     assert move.offset_db and move.personal and not other.settings.adjustments[0].offset_db
+    assert len(fresh.rt.prefs.evidence(user)) == 4
     mean, _ = prior_of(fresh.rt)("warm")
-    assert np.linalg.norm(mean + np.asarray(move.offset_db) - chosen) < 0.8 * np.linalg.norm(mean - chosen)
+    assert np.linalg.norm(mean + np.asarray(move.offset_db) - liked) < 0.8 * np.linalg.norm(mean - liked)
     assert "shaped to your taste" in mine.reply
+
+
+def test_with_evidence_the_offer_is_a_forced_choice_around_the_personal_setting(fresh, excerpt, tmp_path):
+    """After a first pick, "warmer" offers B and C = A ± PROBE_STEP_DB (RMS dB) around the person's own setting,
+    labelled; answering "the third one" stores C over B only (the question asked was B or C)."""
+    from knowledge.personal import PROBE_STEP_DB
+
+    user = "prober"
+    thread = uuid.uuid4().hex
+    first = fresh.turn(thread, "make it warmer", excerpt, user=user, output_path=tmp_path / "w0.wav")
+    assert first.variants is not None and first.variants.kind == "modes"
+    fresh.turn(thread, "the second one", excerpt, user=user, output_path=tmp_path / "p0.wav")
+    thread = uuid.uuid4().hex
+    out = fresh.turn(thread, "make it warmer", excerpt, user=user, output_path=tmp_path / "w1.wav")
+    offered = out.variants
+    assert offered is not None and offered.kind == "probes" and len(offered.options) == 2
+    applied = np.asarray(offered.applied_db)
+    b, c = (np.asarray(o.setting_db) for o in offered.options)
+    for s in (b, c):
+        assert np.sqrt(np.mean((s - applied) ** 2)) == pytest.approx(PROBE_STEP_DB, abs=1e-6)
+    assert np.allclose((b + c) / 2, applied, atol=1e-6)
+    assert offered.options[0].label != offered.options[1].label and "which is closer" in out.reply
+    fresh.turn(thread, "the third one", excerpt, user=user, output_path=tmp_path / "p1.wav")
+    last = fresh.rt.prefs.evidence(user)[-1]
+    assert last.kind == "pick" and last.setting_db == pytest.approx(list(c)) and last.rejected_db == [pytest.approx(list(b))]

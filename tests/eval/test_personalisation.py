@@ -39,13 +39,14 @@ def test_a_small_run_reproduces_the_documented_numbers(population):
     rows = {r.method: r for r in report.rows}
     base = rows["population mean"].asked_db
     assert len(set(base.values())) == 1  # no learning
-    explore = rows["personal model, exploring"].asked_db[5] / base[5]
     model = rows["personal model"].asked_db[5] / base[5]
+    modes = rows["personal model, mode variants"].asked_db[5] / base[5]
     amount = rows["amount only"].asked_db[5] / base[5]
-    # documented (100 listeners): the 50 % target is NOT reached; the new model gains a little, amount-only loses
-    assert explore < 1.0 and explore > 0.5
-    assert model < 1.1 and amount > 1.0
-    assert "| personal model, exploring |" in P.render_markdown(report)
+    # documented (100 listeners): the 50 % target is NOT reached; the forced choice learns (about 3/4 of the
+    # population mean's distance after 5 interactions), mode variants barely do, amount-only loses
+    assert 0.5 < model < 0.9 and model < modes - 0.1
+    assert modes < 1.1 and amount > 1.0
+    assert "| personal model, mode variants |" in P.render_markdown(report)
 
 
 def test_the_command_writes_the_table_between_the_markers_and_eval_paths_still_parse(tmp_path, data_dir):
@@ -61,7 +62,7 @@ def test_the_command_writes_the_table_between_the_markers_and_eval_paths_still_p
                                    "--out", str(doc), "--json", str(tmp_path / "r.json")])
     assert out.exit_code == 0, out.output
     text = doc.read_text(encoding="utf-8")
-    assert "old" not in text and text.endswith("after\n") and "| personal model, exploring |" in text
+    assert "old" not in text and text.endswith("after\n") and "| personal model |" in text
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["listeners"] == 2 and [r["method"] for r in report["rows"]] == list(P.METHODS)
     help_text = CliRunner().invoke(app, ["eval", "--help"]).output

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from knowledge.personal import Evidence, PersonalModel
+from knowledge.personal import PROBE_STEP_DB, Evidence, PersonalModel, probe_pair
 from knowledge.population import band_gains, load_english
 
 
@@ -113,3 +113,33 @@ def test_evidence_is_validated():
         Evidence(kind="rating", word="warm", direction="up", setting_db=flat, rating=1)
     with pytest.raises(ValueError):
         PersonalModel.fit([], lambda w: (np.zeros(40), np.eye(40)), shared=1.0)
+
+
+def test_probe_pair_straddles_the_applied_setting_along_the_least_known_direction(prior):
+    mean, cov = prior("warm")
+    samples = PersonalModel.fit([], prior).sample("warm", 2000, np.random.default_rng(0))
+    b, c = probe_pair(samples, mean)
+    assert rms(b, mean) == pytest.approx(PROBE_STEP_DB) and rms(c, mean) == pytest.approx(PROBE_STEP_DB)
+    assert np.allclose((b + c) / 2, mean)  # symmetric around what is applied
+    top = np.linalg.eigh(cov)[1][:, -1]
+    assert abs(np.corrcoef(b - mean, top)[0, 1]) > 0.95  # the prior's first principal direction
+    assert (b - c) @ mean > 0  # B has more of the word's curve
+    with pytest.raises(ValueError):
+        probe_pair(samples[:1], mean)
+    with pytest.raises(ValueError):
+        probe_pair(samples, mean, step_db=0.0)
+
+
+def test_forced_choices_from_a_noiseless_listener_home_in(prior):
+    """Answering each probe pair by which side is closer moves the applied setting toward the listener: 6 answers
+    remove over half of the distance (a bisection, one principal direction at a time)."""
+    target = top_direction(prior, "warm", 1.0) + 0.5 * (top_direction(prior, "soft", 1.0) - prior("soft")[0])
+    evidence, rng = [], np.random.default_rng(2)
+    model = PersonalModel.fit([], prior)
+    before = rms(model.setting("warm"), target)
+    for _ in range(6):
+        b, c = probe_pair(model.sample("warm", 96, rng), model.setting("warm"))
+        chosen, other = (b, c) if rms(b, target) < rms(c, target) else (c, b)
+        evidence.append(pick("warm", chosen, other))
+        model = PersonalModel.fit(evidence, prior)
+    assert rms(model.setting("warm"), target) < 0.5 * before

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from knowledge.fr_store import FR_GRID_HZ
-from speaker.commands import parse
+from speaker.commands import OFF_TOPIC, off_topic, parse
 from speaker.room import RoomStore
 from speaker.service import Room, room_engine
 from speaker.stream import ArraySource, WavSink
@@ -101,6 +101,7 @@ def test_hearing_safety_stem_requests_and_bad_input_change_nothing_unsafe(tmp_pa
     for said, action in [("louder vocals", "not_live"), ("what's the weather", "answer")]:
         reply = room.handle(said)
         assert reply.action == action and not reply.changed and store.load("den").settings() == before.settings()
+    assert reply.via == "room" and reply.text == OFF_TOPIC  # answered by the room, no agent turn
     room.stop()
     assert [r.action for r in store.history("den", 2)] == ["now_playing", "answer"]
 
@@ -235,3 +236,16 @@ def test_spoken_transport_words_reach_mpd(tmp_path, engine):
         down = room.handle("volume down")
         assert down.action == "volume_down" and transport.status().volume == volume - 5
         assert "song_1" in room.handle("what's playing").text.replace(" ", "_").lower()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("what's the weather like tomorrow", True), ("tell me a joke", True), ("purple monkey dishwasher", True),
+    ("set a timer for ten minutes", True), ("Sony top.", True),
+    ("make it sound like a cathedral", False), ("the guitar is too loud", False), ("warm at least", False),
+    ("less shouty please", False), ("make it pop", False), ("I want it like a live concert", False),
+    ("sound like my AirPods", False), ("put some reverb on it", False), ("plus chaud", False), ("", False),
+])
+def test_off_topic_is_only_what_has_nothing_about_sound(rt_rules, text, expected):
+    from agent.engine import vocabulary
+
+    assert off_topic(text, vocabulary(rt_rules)) is expected
