@@ -286,22 +286,23 @@ def variant_path(audio: str, letter: str) -> str:
 
 _PICK = re.compile(
     r"^(?:(?:i(?:'d| would)? (?:prefer|like|take|want)|i'll take|let'?s (?:use|take|go with)|(?:please )?(?:use|take|keep|"
-    r"pick|choose|select|go with|play|give me))\s+)?(?:the\s+)?(?:(?P<ordinal>first|second|third|1st|2nd|3rd)"
+    r"pick|choose|select|go with|play|give me|i like))\s+)?(?:the\s+)?(?:(?P<ordinal>first|second|third|last|1st|2nd|3rd)"
     r"(?:\s+(?:one|variant|version|option|take))?|(?:variant|version|option|take|number)\s+(?P<letter>[abc123])"
-    r"|(?P<bare>[bc]))(?:\s+(?:one|please|variant|version))*\s*[.!]*$")
-_ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2}
+    r"|(?P<bare>[bc]))(?:\s+(?:one|please|variant|version|is better|better|sounds better|is best|best))*\s*[.!]*$")
+_ORDINAL = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
 
 
 def pick_of(text: str, offered: int) -> int | None:
     """Which variant a turn picks: 0 = A (as applied), 1 = B, 2 = C; None when it picks none of the ``offered``
-    (count including A) ("the second one", "variant B", "use c", "keep A", "I prefer the first one")."""
+    (count including A) ("the second one", "variant B", "use c", "keep A", "I prefer the first one", "the last one",
+    "the second one is better")."""
     norm = " ".join(re.sub(r"[,;:]", " ", text.casefold()).split())
     norm = re.sub(r"^(?:keep|stay with|stick with)\s+(?:variant\s+|version\s+)?a\b", "variant a", norm)
     m = _PICK.match(norm)
     if m is None:
         return None
     if m["ordinal"]:
-        index = _ORDINAL[m["ordinal"]]
+        index = _ORDINAL[m["ordinal"]] if m["ordinal"] != "last" else offered - 1
     else:
         key = (m["letter"] or m["bare"]).lower()
         index = "abc".index(key) if key in "abc" else int(key) - 1

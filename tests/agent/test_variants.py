@@ -19,6 +19,7 @@ from tools.eq import frequency_response_db
 @pytest.mark.parametrize("text, offered, index", [
     ("the second one", 3, 1), ("variant B", 3, 1), ("use c", 3, 2), ("keep A", 3, 0), ("B", 3, 1),
     ("I prefer the first one", 3, 0), ("take variant 3", 3, 2), ("the third one", 2, None), ("C", 2, None),
+    ("the last one", 3, 2), ("the last one", 2, 1), ("I like the first one better", 3, 0), ("the second one is better", 3, 1),
     ("make it warmer", 3, None), ("a bit more", 3, None), ("second", 3, 1),
 ])
 def test_pick_of_reads_ordinals_and_letters(text, offered, index):
