@@ -102,19 +102,23 @@ class TextToSpeech:
             such as ``en-us``, ``en-gb``, ``en-us+f3`` (default ``en-us``).
         rate: speaking rate relative to normal (1.0; 1.25 is faster). Piper: ``length_scale = 1 / rate``;
             espeak-ng: ``175 * rate`` words per minute.
+        deterministic: Piper only: no sampling noise (``noise_scale = noise_w_scale = 0``), so a text always gives
+            the same audio (tests: Piper's VITS samples its timing and timbre, so the same phrase otherwise varies
+            and the wake word's probability with it). espeak-ng is deterministic anyway.
     Raises:
         TtsUnavailableError: the backend asked for (or, for ``auto``, both) is not installed.
         ValueError: an unknown backend or a rate <= 0.
     """
 
-    def __init__(self, backend: str = "auto", voice: str | Path | None = None, rate: float = 1.0) -> None:
+    def __init__(self, backend: str = "auto", voice: str | Path | None = None, rate: float = 1.0,
+                 deterministic: bool = False) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown TTS backend {backend!r}; use one of {', '.join(BACKENDS)}")
         if rate <= 0:
             raise ValueError(f"rate must be > 0, not {rate}")
         if backend == "auto":
             backend = "piper" if (voice is None or str(voice).endswith(".onnx")) and piper_available() else "espeak"
-        self.backend, self.rate = backend, float(rate)
+        self.backend, self.rate, self.deterministic = backend, float(rate), bool(deterministic)
         self._piper = None
         if backend == "piper":
             self._load_piper(voice)
@@ -134,7 +138,8 @@ class TextToSpeech:
         from piper import PiperVoice, SynthesisConfig
 
         self._piper = PiperVoice.load(path)
-        self._syn_config = SynthesisConfig(length_scale=1.0 / self.rate)
+        noise = {"noise_scale": 0.0, "noise_w_scale": 0.0} if self.deterministic else {}
+        self._syn_config = SynthesisConfig(length_scale=1.0 / self.rate, **noise)
         self.voice_name = path.name.removesuffix(".onnx")
         self.sample_rate = int(self._piper.config.sample_rate)
 

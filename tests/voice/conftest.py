@@ -11,7 +11,7 @@ from voice import tts as tts_module
 def piper() -> tts_module.TextToSpeech:
     if not tts_module.piper_available():
         pytest.skip("piper-tts or the joe voice is not installed")
-    return tts_module.TextToSpeech("piper")
+    return tts_module.TextToSpeech("piper", deterministic=True)  # the same audio every run
 
 
 @pytest.fixture(scope="session")

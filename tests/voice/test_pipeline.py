@@ -32,7 +32,8 @@ def models(rt_rules):
     from voice.tts import TextToSpeech
     from voice.wake import WakeWordDetector
 
-    return {"engine": room_engine(rt_rules), "asr": SpeechToText(), "voice": TextToSpeech(backend="auto"),
+    return {"engine": room_engine(rt_rules), "asr": SpeechToText(),
+            "voice": TextToSpeech(backend="auto", deterministic=True),
             "espeak": TextToSpeech(backend="espeak"), "wake": WakeWordDetector("okay_nabu")}
 
 

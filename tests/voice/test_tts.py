@@ -47,9 +47,17 @@ def test_piper_streams_one_chunk_per_sentence(piper):
 @needs_piper
 def test_auto_picks_piper_and_rate_changes_the_length(piper):
     assert TextToSpeech().backend == "piper"
-    slow = TextToSpeech("piper", rate=0.8).synthesize("turn the volume down").duration_s
-    fast = TextToSpeech("piper", rate=1.25).synthesize("turn the volume down").duration_s
+    slow = TextToSpeech("piper", rate=0.8, deterministic=True).synthesize("turn the volume down").duration_s
+    fast = TextToSpeech("piper", rate=1.25, deterministic=True).synthesize("turn the volume down").duration_s
     assert slow > fast * 1.15  # measured 1.25 s vs 1.02 s (pauses and noise do not scale)
+
+
+@needs_piper
+def test_deterministic_piper_repeats_itself_and_sampling_does_not():
+    same = [TextToSpeech("piper", deterministic=True).synthesize("okay nabu").samples for _ in range(2)]
+    assert np.array_equal(*same)
+    sampled = TextToSpeech("piper")
+    assert not np.array_equal(sampled.synthesize("okay nabu").samples, sampled.synthesize("okay nabu").samples)
 
 
 @needs_espeak
