@@ -354,9 +354,9 @@ def variant_pick(conv: Conversation, request: str) -> Decision | None:
     settings_db = [offered.applied_db, *[o.setting_db for o in offered.options]]
     letter = variants.LETTERS[index]
     # a forced choice (probes) asked "B or C?": its answer says nothing about A
-    others = [i for i in range(len(settings_db)) if i != index and not (offered.kind == "probes" and index and i == 0)]
+    rejected = [i for i in range(len(settings_db)) if i != index and not (offered.kind == "probes" and index and i == 0)]
     pick = VariantPick(word=offered.word, direction=offered.direction, letter=letter, chosen_db=settings_db[index],
-                       rejected_db=[settings_db[i] for i in others], record_id=conv.last.record_id)
+                       rejected_db=[settings_db[i] for i in rejected], record_id=conv.last.record_id)
     done = conv.model_copy(update={"last": conv.last.model_copy(update={"variants": None})})
     if index == 0:
         others = " and ".join(o.letter for o in offered.options)

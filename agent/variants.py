@@ -126,7 +126,7 @@ def prior_of(rt):
     ("boomy", "warm") → the crowd word it stands for (:func:`population_word`) → that word's own mean setting and the
     spread of what people mean by it and its sound-synonyms (:func:`_pooled`; seeded, cached)."""
     def prior(word: str) -> tuple[np.ndarray, np.ndarray]:
-        mean, samples, _ = _pooled(rt.population, population_word(rt.words.lookup(word)))
+        mean, samples, _ = _word_pooled(rt, word)
         return mean, np.cov(samples, rowvar=False)
 
     return prior
@@ -203,19 +203,17 @@ def _hz(f: float) -> str:
     return f"{f / 1000:g} kHz" if f >= 1000 else f"{f:g} Hz"
 
 
-def _word_mean(rt, word: str) -> np.ndarray:
-    """The word's own mean setting (40,) dB (the crowd word it stands for, or the predicted distribution's mean)."""
-    return _pooled(rt.population, population_word(rt.words.lookup(word)))[0]
+def _word_pooled(rt, word: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """:func:`_pooled` for a descriptor as the store keeps it ("boomy", "warm"): of the crowd word it stands for."""
+    return _pooled(rt.population, population_word(rt.words.lookup(word)))
 
 
-def _mode_settings(rt, word: str, applied: np.ndarray) -> list[np.ndarray]:
-    """The k-medoids modes of what people mean by ``word`` (:func:`_pooled`) that move some broad region (REGIONS)
-    at least MIN_VARIANT_DB away from ``applied``, largest share first."""
-    from knowledge.population import WordDistribution, compact_db, variants
+def _mode_settings(rt, word: str) -> list[np.ndarray]:
+    """The k-medoids modes (40,) dB of what people mean by ``word`` (:func:`_word_pooled`), largest share first."""
+    from knowledge.population import WordDistribution, variants
 
-    samples = _pooled(rt.population, population_word(rt.words.lookup(word)))[1]
-    modes = variants(WordDistribution(word, "offer", samples), k=3, min_difference_db=0.0)
-    return [v.setting_db for v in modes if np.max(np.abs(compact_db(v.setting_db - applied))) >= MIN_VARIANT_DB]
+    samples = _word_pooled(rt, word)[1]
+    return [v.setting_db for v in variants(WordDistribution(word, "offer", samples), k=3, min_difference_db=0.0)]
 
 
 def _probe_settings(model, word: str, applied: np.ndarray) -> list[np.ndarray]:
@@ -234,18 +232,17 @@ def offer(rt, user: str, settings: Settings) -> VariantSet | None:
       A ± :data:`knowledge.personal.PROBE_STEP_DB` along the direction their taste is least known in
       (:func:`knowledge.personal.probe_pair`); a pick of B is evidence for B over C (the question asked).
     """
-    from knowledge.population import compact_db
+    from knowledge.population import audibly_different
 
     if not settings.adjustments:
         return None
     move = settings.adjustments[0]
-    mean = _word_mean(rt, move.descriptor)
+    mean = _word_pooled(rt, move.descriptor)[0]
     applied = mean + np.asarray(move.offset_db or np.zeros(len(mean)))
     model = personal_model(rt, user)
     kind = "probes" if model is not None else "modes"
-    found = (_probe_settings(model, move.descriptor, applied) if model is not None
-             else _mode_settings(rt, move.descriptor, applied))
-    found = [v for v in found if np.max(np.abs(compact_db(v - applied))) >= MIN_VARIANT_DB]
+    found = audibly_different(_probe_settings(model, move.descriptor, applied) if model is not None
+                              else _mode_settings(rt, move.descriptor), applied, MIN_VARIANT_DB)
     options = [_option(settings, move, mean, applied, v, letter) for v, letter in zip(found[:2], LETTERS[1:])]
     if not options or (kind == "probes" and len(options) < 2):
         return None

@@ -45,8 +45,9 @@ import numpy as np
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
+from agent.variants import MIN_VARIANT_DB, VARIANT_SAMPLES  # the product's: posterior draws, least region move
 from knowledge.personal import LIKE_WITHIN_DB, TEMPERATURE_DB, Evidence, PersonalModel, probe_pair
-from knowledge.population import (WordDistribution, band_gains, compact_db, load_english, population_samples,
+from knowledge.population import (WordDistribution, audibly_different, band_gains, load_english, population_samples,
                                   variants)
 
 MIN_CONTRIBUTORS = 10
@@ -55,9 +56,6 @@ WORDS_PER_LISTENER = 3
 INTERACTIONS = (0, 1, 3, 5, 10)
 LISTENER_SHARED = 0.5
 """ρ of the simulated listeners (an assumption: no data on how much of a person's taste carries across words)."""
-VARIANT_SAMPLES = 96
-MIN_VARIANT_DB = 1.0
-"""A mode variant is offered when it moves some broad region at least this much from A (as the product does)."""
 METHODS = ("population mean", "amount only", "personal model, mode variants", "personal model")
 
 
@@ -165,7 +163,7 @@ def _model_options(model: PersonalModel, word: str, rng: np.random.Generator, pr
     if probes and model.has_evidence:
         return probe_pair(samples, applied)
     modes = variants(WordDistribution(word=word, method="personal", samples_db=samples), k=3, min_difference_db=0.0)
-    found = [v.setting_db for v in modes if np.max(np.abs(compact_db(v.setting_db - applied))) >= MIN_VARIANT_DB]
+    found = audibly_different([v.setting_db for v in modes], applied, MIN_VARIANT_DB)
     return np.array([applied, *found[:2]])
 
 
@@ -206,7 +204,6 @@ def simulate_listener(population: Population, rng: np.random.Generator,
     listener = Listener.draw(population, words, rng, temperature_db=temperature_db)
     out = {m: np.zeros((len(INTERACTIONS), len(words))) for m in METHODS}
     evidence: dict[str, list[Evidence]] = {"personal model, mode variants": [], "personal model": []}
-    probes = {"personal model, mode variants": False, "personal model": True}
     amount = {w: 1.0 for w in asked}
     for n in range(max(INTERACTIONS) + 1):
         if n in INTERACTIONS:
@@ -219,7 +216,7 @@ def simulate_listener(population: Population, rng: np.random.Generator,
                     out[m][i, c] = _rms(model.setting(w), listener.latent[w])
         if n < max(INTERACTIONS):
             for m, ev in evidence.items():
-                _personal_round(listener, population, asked, ev, rng, probes[m])
+                _personal_round(listener, population, asked, ev, rng, probes=m == "personal model")
             _amount_round(listener, population, asked, amount)
     return out
 

@@ -179,6 +179,21 @@ def compact_db(gains_db: np.ndarray) -> np.ndarray:
     return np.stack([g[..., m].mean(axis=-1) for m in _REGION_MASKS], axis=-1)
 
 
+def audibly_different(settings_db, applied_db: np.ndarray, min_region_db: float) -> list[np.ndarray]:
+    """The settings that move some broad region (REGIONS_HZ, :func:`compact_db`) at least ``min_region_db`` dB away
+    from ``applied_db``: the ones worth an A/B against it, in their order.
+
+    Args:
+        settings_db: float64 (40,) dB settings (any iterable of them).
+        applied_db: float64 (40,) dB.
+        min_region_db: dB.
+    Returns:
+        The qualifying settings, as given.
+    """
+    applied = np.asarray(applied_db, dtype=np.float64)
+    return [s for s in settings_db if np.max(np.abs(compact_db(np.asarray(s) - applied))) >= min_region_db]
+
+
 def expand_db(compact: np.ndarray) -> np.ndarray:
     """The 5 region gains (dB) back to 40 bands: linear in log-frequency between region centres, flat beyond.
 

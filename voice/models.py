@@ -244,12 +244,8 @@ def main(argv: list[str]) -> int:
         return 0
     try:
         folder = assemble()
-    except ModelMissingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    size = sum(item.size for item in WHISPER_BASE.files)
-    print(f"{WHISPER_BASE.name}: {folder} ({size:,} bytes, sha256 ok)")
-    try:
+        size = sum(item.size for item in WHISPER_BASE.files)
+        print(f"{WHISPER_BASE.name}: {folder} ({size:,} bytes, sha256 ok)")
         voice = verify_piper_voice()
     except ModelMissingError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -118,3 +118,12 @@ def test_rag_qa_parses_relations_and_settings_and_caches(tmp_path):
     assert list(pop.load_rag_qa_cache(cache).values())[0]["seconds"] >= 0
     with pytest.raises(pop.RagQaError):
         pop.rag_qa("dark", neighbours, _FakeLLM("not json"), cache_path=cache)
+
+
+def test_audibly_different_keeps_settings_that_move_a_region_by_the_least():
+    applied = np.zeros(40)
+    bass = pop.expand_db(np.array([2.0, 0.0, 0.0, 0.0, 0.0]))  # the lowest region up about 1.7 dB (interpolated)
+    small = np.full(40, 0.5)  # 0.5 dB everywhere: no region moves 1 dB
+    kept = pop.audibly_different([small, bass, -bass], applied, 1.0)
+    assert len(kept) == 2 and kept[0] is bass and np.array_equal(kept[1], -bass)
+    assert pop.audibly_different([bass], applied, 2.0) == []
