@@ -160,7 +160,8 @@ class VoiceAssistant:
             return True
         known = intent.adjustments and all(vocab.plausible(a.descriptor) for a in intent.adjustments)
         device = intent.target_device is not None and vocab.device_known(intent.target_device)
-        return intent.action == "process" and bool(known or device or intent.band_edits or intent.stem_edits)
+        stems = any(e.operation != "tone" for e in intent.stem_edits)  # a "tone" edit without adjustments says nothing
+        return intent.action == "process" and bool(known or device or intent.band_edits or stems)
 
     def corrected(self, text: str) -> str:
         """``text``, or the phrase it sounds like when neither the room nor the agent's vocabulary reads it
@@ -178,13 +179,35 @@ class VoiceAssistant:
         match = self._sounds_like.match(text)
         return match.phrase if match is not None else text
 
+    def _reading(self, audio: np.ndarray, heard: str) -> tuple[str, str | None]:
+        """What an utterance most likely said when its transcript ``heard`` is not readable, and a refusal or None:
+        the phrase ``heard`` sounds like; else, unless Whisper's language identification finds another language
+        (refused with :data:`NOT_ENGLISH`), the first of Whisper's runner-up readings
+        (:meth:`voice.asr.SpeechToText.alternatives`) that is readable or sounds like a phrase; else ``heard``."""
+        phrase = self._sounds_like_phrase(heard)
+        if phrase != heard:
+            return phrase, None
+        second = self.asr.alternatives(audio, prompt=self.prompt)
+        if second.language != "en" and second.language_probability >= NOT_ENGLISH_PROB:
+            return heard, NOT_ENGLISH
+        readings = second.texts
+        for reading in readings:
+            if self.readable(reading):
+                return reading, None
+        for reading in readings:
+            phrase = self._sounds_like_phrase(reading)
+            if phrase != reading:
+                return phrase, None
+        return heard, None
+
     def understand(self, audio: np.ndarray) -> tuple[str, str | None, float]:
         """Transcribe one utterance (16 kHz mono) as English with the domain prompt, and make it readable.
 
         A transcript neither the room nor the agent's vocabulary reads is replaced by the phrase it sounds
         like (:meth:`corrected`); when nothing sounds close, Whisper's language identification decides
-        whether it was another language (refused with :data:`NOT_ENGLISH`; only then is the extra 0.5 s
-        spent) or goes to the agent as heard.
+        whether it was another language (refused with :data:`NOT_ENGLISH`), and otherwise the first of
+        Whisper's runner-up readings that is readable (or sounds like a phrase) is taken (one more encoder
+        pass and a beam search for both, ~0.8 s, spent only then); failing that it goes to the agent as heard.
 
         Returns:
             (transcript, a refusal sentence or None, seconds).
@@ -195,11 +218,7 @@ class VoiceAssistant:
         if not re.search(r"[A-Za-z]{2}", text) or (heard.no_speech_prob > NO_SPEECH_PROB and len(text) < 12):
             refusal = NOT_CAUGHT
         elif not self.readable(text):
-            text = self._sounds_like_phrase(text)
-            if not self.readable(text):
-                language, probability = self.asr.detect_language(audio)
-                if language != "en" and probability >= NOT_ENGLISH_PROB:
-                    refusal = NOT_ENGLISH
+            text, refusal = self._reading(audio, text)
         return text, refusal, time.perf_counter() - t0
 
     def utterance(self, audio: np.ndarray, *, endpointing_s: float = 0.0,

@@ -84,3 +84,15 @@ def test_normalize():
     assert normalize("Make it less boomy!") == "make it less boomy"
     assert normalize("It's too harsh, isn't it?") == "it's too harsh isn't it"
     assert normalize("Sony WH-1000XM4.") == "sony wh-1000xm4"
+
+
+def test_alternatives_keep_the_best_reading_first_and_close_runners_up(asr, espeak, prompt):
+    clip = speak(espeak, "pause", 0.25, 0.25)
+    second = asr.alternatives(clip, prompt=prompt)
+    readings = second.texts
+    assert second.language == "en" and second.language_probability > 0.5
+    assert 1 <= len(readings) <= 5 and len(set(readings)) == len(readings)
+    assert "pause" in [normalize(r) for r in readings]  # espeak's "pause" is heard as "Bose." now and then
+    assert asr.alternatives(clip, prompt=prompt, margin=0.0).texts == readings[:1]
+    with pytest.raises(ValueError):
+        asr.alternatives(clip, n=0)

@@ -42,7 +42,7 @@ def room(tmp_path, models, vibe_ace):
     from eval.voice.run import NullSink
 
     r = Room("kitchen", RoomStore(tmp_path / "rooms.sqlite"), models["engine"])
-    r.play(PlaylistSource([vibe_ace]), NullSink(), pace=10.0)
+    r.play(PlaylistSource([vibe_ace] * 4), NullSink(), pace=10.0)  # longer than any test at 10x real time
     while r.recent_input() is None:
         time.sleep(0.01)
     yield r
@@ -114,3 +114,14 @@ def test_the_whole_loop_from_the_command_line(tmp_path, models, vibe_ace):
     answer, _ = sf.read(tmp_path / "answer.wav")
     heard = models["asr"].transcribe(answer, sample_rate=sf.info(tmp_path / "answer.wav").samplerate).text.lower()
     assert "harsh" in heard and "Make it less harsh." in done.stdout.replace("\n", " ")
+
+
+def test_an_unreadable_transcript_takes_whispers_readable_runner_up(models, room):
+    # "Bose." (a mishearing of espeak's "pause", measured) is not readable and sounds like no command phrase closely
+    # enough; among Whisper's runner-up readings of the audio, "Pause." is.
+    voice = assistant(models, room)
+    clip = speak(models["espeak"], "pause", 0.5, 0.5)
+    assert not voice.readable("Bose.") and voice.corrected("Bose.") == "Bose."
+    text, refusal = voice._reading(clip, "Bose.")
+    assert refusal is None and text.lower().strip(".") == "pause"
+    assert not voice.readable("The cut sat on the keyboard.")  # a stem named, nothing asked of it
