@@ -68,10 +68,6 @@ EXAMPLES: list[tuple[str, dict]] = [
          "adjustments": [], "band_edits": [], "follow_up": "none"},
     ),
     (
-        "play this piano piece on my Koss Porta Pro",  # an instrument named as what plays, not a tone word
-        {"action": "process", "target_device": "Koss Porta Pro"},
-    ),
-    (
         "it's a little too boomy",
         {"action": "process", "target_device": None, "listening_device": None,
          "adjustments": [{"descriptor": "boomy", "direction": "less", "amount": "a little"}], "band_edits": [],
@@ -135,7 +131,6 @@ def build_messages(request: str) -> list[dict]:
     for text, answer in EXAMPLES:
         messages.append({"role": "user", "content": text})
         full = Intent.model_validate(answer).model_dump()  # every key, in the schema's order
-        compact = {k: v for k, v in full.items() if k == "action" or v != Intent.model_fields[k].get_default(call_default_factory=True)}
-        messages.append({"role": "assistant", "content": json.dumps(compact, separators=(",", ":"), ensure_ascii=False)})
+        messages.append({"role": "assistant", "content": json.dumps(full, separators=(",", ":"), ensure_ascii=False)})
     messages.append({"role": "user", "content": request})
     return messages

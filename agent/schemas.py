@@ -80,29 +80,23 @@ class ToolCall(BaseModel):
     args: dict[str, Any]
 
 
-def llm_json_schema(model: type[BaseModel], top_required: list[str] | None = None) -> dict:
+def llm_json_schema(model: type[BaseModel]) -> dict:
     """The JSON schema of ``model`` for the LLM's ``response_format``.
 
     Every property is made required so the constrained decoder writes each key once, in the
     declared order: llama.cpp's grammar puts required keys before optional ones, so a defaulted
     ``tool`` discriminator would otherwise have to come last and the model, which writes ``tool``
     first, was steered to the variants without required keys (a small model also drops or invents
-    keys when they are optional). ``top_required``: only these keys of the top-level object are
-    required (the rest may be left out, in the declared order; nested objects keep every key).
+    keys when they are optional).
     """
     schema = model.model_json_schema()
     for obj in [schema, *schema.get("$defs", {}).values()]:
         if "properties" in obj:
             obj["required"] = list(obj["properties"])
         obj.pop("description", None)
-    if top_required is not None:
-        schema["required"] = [k for k in schema["properties"] if k in top_required]
     return schema
 
 
 def intent_json_schema() -> dict:
-    """The JSON schema of :class:`Intent`, passed to the LLM as ``response_format``: ``action`` first and
-    required, the other keys optional (left out when empty, as in the prompt's examples). Writing every
-    empty key (``"target_device":null, … "stem_edits":[]``) was 25 of the 35 tokens of a typical reply,
-    about 2.5 s of the 4 s a reply took on 2 cores."""
-    return llm_json_schema(Intent, top_required=["action"])
+    """The JSON schema of :class:`Intent`, passed to the LLM as ``response_format``."""
+    return llm_json_schema(Intent)
