@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Protocol
 import httpx
 import numpy as np
 
+from agent.json_prefix import JsonPrefix, SchemaNotSupported
+from agent.jump_forward import JumpForwardDecoder
 from tools.atomic import replace_file
 from tools.errors import SenseError, one_line
 
@@ -57,13 +59,17 @@ class LlamaCppBackend:
             the prefix itself; switching between prompts (planner, question tools) or a later process
             restores it instead of evaluating ~800 tokens again. The 4 latest are kept. None: keep
             states in memory only.
+        jump_forward: decode schemas :class:`agent.json_prefix.JsonPrefix` follows with
+            :class:`agent.jump_forward.JumpForwardDecoder` (the model is asked only where the schema
+            leaves a choice; ~2.5x faster on planner replies); False, or another schema: llama.cpp's
+            grammar sampler.
     Raises:
         LLMError: if the file cannot be loaded.
     Source: llama-cpp-python ``Llama.create_chat_completion(response_format={"type": "json_object", "schema": ...})``.
     """
 
     def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0,
-                 state_dir: Path | None = None):
+                 state_dir: Path | None = None, jump_forward: bool = True):
         from llama_cpp import Llama
 
         self.name = f"llama.cpp:{Path(model_path).name}"
@@ -83,6 +89,9 @@ class LlamaCppBackend:
         self._model_size = Path(model_path).stat().st_size
         self._states: dict[Path, LlamaState] = {}  # prompt prefix -> KV state, oldest first
         self._prefix: Path | None = None  # the prefix whose state the model holds now
+        self.jump_forward = jump_forward
+        self._prefixes: dict[str, JsonPrefix | None] = {}  # schema (as JSON) -> its prefix follower
+        self._jump: JumpForwardDecoder | None = None
 
     def _state_path(self, messages: list[dict]) -> Path:
         """File of the saved KV state for this model and this fixed prompt prefix (all but the last message)."""
@@ -163,13 +172,18 @@ class LlamaCppBackend:
     def complete_json(self, messages: list[dict], schema: dict, max_tokens: int = 200) -> str:
         state_path = self._state_path(messages)
         self._switch_prefix(state_path)
+        prefix = self._json_prefix(schema)
         try:
-            out = self._llm.create_chat_completion(
-                messages=messages,
-                response_format={"type": "json_object", "schema": schema},
-                temperature=0.0,
-                max_tokens=max_tokens,
-            )
+            if prefix is not None:
+                text = self._decoder().complete(messages, prefix, max_tokens)
+            else:
+                out = self._llm.create_chat_completion(
+                    messages=messages,
+                    response_format={"type": "json_object", "schema": schema},
+                    temperature=0.0,
+                    max_tokens=max_tokens,
+                )
+                text = out["choices"][0]["message"]["content"] or ""
         except (ValueError, RuntimeError, IndexError) as exc:  # llama.cpp failed inside: the caller falls back
             self._llm.reset()
             self._prefix = None
@@ -177,7 +191,24 @@ class LlamaCppBackend:
         if state_path is not None and state_path not in self._states:
             self._keep_prefix(state_path)
         self._prefix = state_path
-        return out["choices"][0]["message"]["content"] or ""
+        return text
+
+    def _json_prefix(self, schema: dict) -> JsonPrefix | None:
+        """The schema's prefix follower for jump-forward decoding, or None (llama.cpp's grammar decodes it)."""
+        if not self.jump_forward:
+            return None
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._prefixes:
+            try:
+                self._prefixes[key] = JsonPrefix(schema)
+            except SchemaNotSupported:
+                self._prefixes[key] = None
+        return self._prefixes[key]
+
+    def _decoder(self) -> JumpForwardDecoder:
+        if self._jump is None:
+            self._jump = JumpForwardDecoder(self._llm)
+        return self._jump
 
 
 #: Seconds one request to an ``--llm-url`` server may take in all (connect, wait, the whole body), unless

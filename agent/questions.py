@@ -299,7 +299,8 @@ def _schema() -> dict:
 def _messages(request: str, answered: list[str] | tuple[str, ...] = ()) -> list[dict]:
     messages = [{"role": "system", "content": _SYSTEM}]
     for text, plan in _EXAMPLES:
-        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": json.dumps(plan)}]
+        reply = json.dumps(plan, separators=(",", ":"))  # compact, as the decoder writes replies
+        messages += [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]
     said = f"(My last answer was about: {', '.join(answered[:3])}.) {request}" if answered else request
     return [*messages, {"role": "user", "content": said}]
 
