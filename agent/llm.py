@@ -61,7 +61,7 @@ class LlamaCppBackend:
             states in memory only.
         jump_forward: decode schemas :class:`agent.json_prefix.JsonPrefix` follows with
             :class:`agent.jump_forward.JumpForwardDecoder` (the model is asked only where the schema
-            leaves a choice; ~2.5x faster on planner replies); False, or another schema: llama.cpp's
+            leaves a choice; ~2x faster on planner replies, same replies); False, or another schema: llama.cpp's
             grammar sampler.
     Raises:
         LLMError: if the file cannot be loaded.

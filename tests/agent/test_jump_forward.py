@@ -39,7 +39,7 @@ def test_replies_equal_the_grammar_samplers_with_a_quarter_to_a_half_of_the_mode
         Intent.model_validate_json(reply)
         decoder = fast._jump
         assert decoder.last_tokens == len(fast._llm.tokenize(reply.encode(), add_bos=False))
-        assert decoder.last_choices <= 0.6 * decoder.last_tokens, (request, decoder.last_choices, decoder.last_tokens)
+        assert decoder.last_steps <= 0.6 * decoder.last_tokens, (request, decoder.last_steps, decoder.last_tokens)
 
 
 def test_the_question_tools_union_schema_decodes_the_same(backends):
@@ -47,7 +47,7 @@ def test_the_question_tools_union_schema_decodes_the_same(backends):
     messages = question_messages("which of my headphones has the most bass?")
     reply = fast.complete_json(messages, question_schema(), max_tokens=160)
     assert reply == grammar.complete_json(messages, question_schema(), max_tokens=160)  # examples are compact JSON
-    assert fast._jump.last_choices < fast._jump.last_tokens
+    assert fast._jump.last_steps < fast._jump.last_tokens
 
 
 def test_a_reply_cut_by_max_tokens_stops_there(backends):
