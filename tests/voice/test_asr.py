@@ -96,3 +96,20 @@ def test_alternatives_keep_the_best_reading_first_and_close_runners_up(asr, espe
     assert asr.alternatives(clip, prompt=prompt, margin=0.0).texts == readings[:1]
     with pytest.raises(ValueError):
         asr.alternatives(clip, n=0)
+
+
+def test_the_second_look_reuses_the_transcriptions_encoder_output(asr, espeak, prompt):
+    clip = speak(espeak, "less bass", 0.25, 0.25)
+    other = speak(espeak, "next song", 0.25, 0.25)
+    alone = asr.alternatives(clip, prompt=prompt)  # encoded here
+    calls = []
+    encode = asr._encode
+    asr._encode = lambda features: calls.append(features.shape) or encode(features)
+    try:
+        asr.transcribe(other, prompt=prompt)
+        asr.transcribe(clip, prompt=prompt)
+        after = asr.alternatives(clip, prompt=prompt)
+    finally:
+        asr._encode = encode
+    assert len(calls) == 2  # each utterance's window once; the second look took the cached one
+    assert after == alone
