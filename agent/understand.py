@@ -213,6 +213,26 @@ def _ask_llm(request: str, llm: LLMBackend, vocab: Vocabulary | None, ruled: Int
     return None
 
 
+def warm_up(llm: LLMBackend | None) -> float:
+    """Ask the planner one request ("warmer") so that the first real one does not wait for it.
+
+    A fresh process's first planner request takes ~2.5 s longer than the next ones (the prompt prefix's
+    KV state is read from disk, llama.cpp allocates its buffers); a service that answers people (``sense
+    voice``) pays that at start instead.
+
+    Returns:
+        Seconds it took (0.0 without an LLM); an unreachable backend is not an error here.
+    """
+    if llm is None:
+        return 0.0
+    start = time.perf_counter()
+    try:
+        llm.complete_json(build_messages("warmer"), intent_json_schema(), max_tokens=MAX_REPLY_TOKENS)
+    except LLMError:
+        pass  # the first real request reports it
+    return time.perf_counter() - start
+
+
 def understand(request: str, llm: LLMBackend | None, vocab: Vocabulary | None = None) -> Understanding:
     """Extract the intent of ``request``.
 

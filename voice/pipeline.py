@@ -138,13 +138,16 @@ class VoiceAssistant:
         return self._prompt
 
     def prepare(self) -> VoiceAssistant:
-        """Load what the first request would otherwise wait for (the prompt, the sounds-like phrases: ~3 s)."""
+        """Load what the first request would otherwise wait for (the prompt, the sounds-like phrases, the planner's
+        first answer: ~6 s)."""
+        from agent.understand import warm_up
         from voice.vocabulary import room_sounds_like
 
         _ = self.prompt
         self.room.vocabulary()
         if self._sounds_like is None:
             self._sounds_like = room_sounds_like(self.room.engine.rt)
+            warm_up(self.room.engine.rt.llm)
         return self
 
     def readable(self, text: str) -> bool:

@@ -98,3 +98,13 @@ def test_numbers_come_from_the_text_not_the_llm():
     assert [(e.band, e.gain_db) for e in u.intent.band_edits] == [("bass", 40.0)]
     assert u.intent.adjustments == []
     assert "band edits read from the request's numbers" in u.notes
+
+
+def test_warm_up_asks_the_planner_once_and_survives_a_down_backend():
+    from agent.understand import warm_up
+
+    llm = FakeLLM([json.dumps(GOOD)])
+    assert warm_up(llm) >= 0.0 and len(llm.calls) == 1 and llm.calls[0][-1]["content"] == "warmer"
+    down = FakeLLM([LLMError("connection refused")])
+    assert warm_up(down) >= 0.0 and len(down.calls) == 1
+    assert warm_up(None) == 0.0
