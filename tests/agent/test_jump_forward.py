@@ -19,15 +19,9 @@ REQUESTS = ["make this sound like it's on my AirPods, less harsh", "undo", "cut 
 
 
 @pytest.fixture(scope="module")
-def backends():
-    from agent.models import ModelMissingError, model_path
-
-    try:
-        path = model_path("qwen2.5-coder-0.5b")
-    except ModelMissingError as exc:
-        pytest.skip(f"0.5B planner not assembled: {exc}")
-    return (LlamaCppBackend(path, n_ctx=4096, jump_forward=True),
-            LlamaCppBackend(path, n_ctx=4096, jump_forward=False))
+def backends(small_model):
+    return (LlamaCppBackend(small_model, n_ctx=4096, jump_forward=True),
+            LlamaCppBackend(small_model, n_ctx=4096, jump_forward=False))
 
 
 def test_replies_equal_the_grammar_samplers_with_a_quarter_to_a_half_of_the_model_steps(backends):

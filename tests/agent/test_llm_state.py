@@ -8,24 +8,9 @@ Runs the real 0.5B planner (the 1.5B one behaves the same; the bug is in the sta
 
 from __future__ import annotations
 
-import pytest
-
 from agent.llm import LlamaCppBackend
 from agent.prompts import build_messages
 from agent.schemas import Intent, intent_json_schema
-
-
-@pytest.fixture(scope="module")
-def small_model():
-    from agent.models import ModelMissingError, model_path
-
-    try:
-        path = model_path("qwen2.5-coder-0.5b")
-    except ModelMissingError as exc:
-        pytest.skip(f"0.5B planner not assembled: {exc}")
-    if not path.is_file():
-        pytest.skip("0.5B planner not assembled")
-    return path
 
 
 def test_restored_prefix_state_takes_longer_prompts(small_model, tmp_path):
