@@ -65,7 +65,7 @@ def build_graph(checkpoint: Any | None = None):
     graph.add_conditional_edges("understand", nodes.route_after_understand, ["ask", "dialogue"])
     graph.add_edge("ask", "respond")
     graph.add_conditional_edges("dialogue", nodes.route_after_dialogue, ["plan", "respond"])
-    graph.add_edge("plan", "act")
+    graph.add_conditional_edges("plan", nodes.route_after_plan, ["act", "respond"])
     graph.add_edge("act", "check")
     graph.add_edge("check", "variants")
     graph.add_edge("variants", "respond")

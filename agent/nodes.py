@@ -122,6 +122,7 @@ class Deps:
     sink: Sink = field(default_factory=FileSink)
     vocab: Vocabulary | None = None
     offer_variants: bool = True
+    run_stems: bool = True
 
 
 def _timed(state: SenseState, name: str, start: float) -> dict[str, float]:
@@ -268,10 +269,21 @@ def route_after_dialogue(state: SenseState) -> str:
     return "respond" if state.get("status") else "plan"
 
 
+STEMS_NOT_RUN = ("That needs the whole track separated into stems, which this input does not allow; "
+                 "nothing changed.")
+
+
 def plan_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:
+    """The plan of the conversation's settings; a per-stem plan ends the turn here when stems may not run."""
     start = time.perf_counter()
     plan = planner.build_plan(runtime.context.rt, state["conversation"].settings)
+    if not runtime.context.run_stems and planner.needs_stems(plan):
+        return {"plan": plan, "status": "answer", "reply": STEMS_NOT_RUN, "timings_s": _timed(state, "plan", start)}
     return {"plan": plan, "timings_s": _timed(state, "plan", start)}
+
+
+def route_after_plan(state: SenseState) -> str:
+    return "respond" if state.get("status") else "act"
 
 
 def act_node(state: SenseState, runtime: GraphRuntime[Deps]) -> dict:

@@ -276,6 +276,15 @@ def _transfer_call(rt: Runtime, settings: Settings) -> p.TransferCall:
         smoothing_octaves=round(TRANSFER_SMOOTHING_OCTAVES, 4), max_boost_db=TRANSFER_MAX_BOOST_DB))
 
 
+STEM_TOOLS = frozenset({"separate", "stem_eq", "stem_gain", "stem_mute", "stem_solo", "remix"})
+"""Plan steps that need the track separated into stems (see :mod:`tools.separate`)."""
+
+
+def needs_stems(plan: list[p.ToolCall]) -> bool:
+    """Whether ``plan`` separates the input into stems (a per-stem request)."""
+    return any(call.tool in STEM_TOOLS for call in plan)
+
+
 def build_plan(rt: Runtime, settings: Settings) -> list[p.ToolCall]:
     """Concrete tool calls: separation and per-stem moves with the remix (when a stem is moved), device
     transfer, one EQ per word, one EQ for explicit band edits, then loudness matching and the

@@ -49,7 +49,6 @@ EXCERPT_S = 20.0
 """Seconds of recent input the agent measures for a request (the content-aware amounts)."""
 MIN_EXCERPT_S = 1.0
 """Less than this much recent input counts as "nothing is playing", seconds."""
-STEM_TOOLS = frozenset({"separate", "stem_eq", "stem_gain", "stem_mute", "stem_solo", "remix"})
 NOT_LIVE = ("I can't change single instruments on a live stream (that needs the whole track separated "
             "first); nothing changed.")
 
@@ -109,10 +108,10 @@ class RoomSink:
 
 def room_engine(rt):
     """The conversation engine a room uses: ``rt``'s knowledge, results applied live (:class:`RoomSink`),
-    no variants (one answer to say)."""
+    no variants (one answer to say), per-stem plans not run (the room answers :data:`NOT_LIVE`)."""
     from agent.engine import Engine
 
-    return Engine(rt, sink=RoomSink(), variants=False)
+    return Engine(rt, sink=RoomSink(), variants=False, run_stems=False)
 
 
 class PlaylistSource:
@@ -423,16 +422,16 @@ class Room:
             wav = Path(tmp) / "playing.wav"
             sf.write(wav, excerpt.T, self._tap.sample_rate, subtype="FLOAT")
             outcome = self.engine.turn(self._thread_id(), text, wav, user=self.user, output_path=Path(tmp) / "out.wav")
+        from agent.planner import needs_stems, plan_filters
+
         timings = {"understanding": float(sum(outcome.timings_s.values()))}
         via = outcome.understood.path if outcome.understood is not None else ""
-        if outcome.status != "processed":
-            return RoomReply(outcome.summary, outcome.status, False, state, outcome.details, timings, via)
-        if any(call.tool in STEM_TOOLS for call in outcome.plan):
+        if needs_stems(outcome.plan):
             self._new_conversation(state)
             return RoomReply(NOT_LIVE, "not_live", False, state, "Use `sense run FILE --request …` for per-stem changes.",
                              timings, via)
-        from agent.planner import plan_filters
-
+        if outcome.status != "processed":
+            return RoomReply(outcome.summary, outcome.status, False, state, outcome.details, timings, via)
         fir_db, note = self._device_curve(outcome)
         new = state.changed(filters=[*self._base.filters, *plan_filters(outcome.plan)],
                             fir_db=fir_db if fir_db is not None else self._base.fir_db)

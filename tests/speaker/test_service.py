@@ -249,3 +249,16 @@ def test_off_topic_is_only_what_has_nothing_about_sound(rt_rules, text, expected
     from agent.engine import vocabulary
 
     assert off_topic(text, vocabulary(rt_rules)) is expected
+
+
+def test_a_room_engine_plans_a_stem_request_but_does_not_separate(tmp_path, engine, music):
+    from agent.planner import needs_stems
+
+    samples, rate = music
+    wav = tmp_path / "playing.wav"
+    sf.write(wav, samples[:, : 10 * rate].T, rate)
+    stems = engine.turn("stems", "louder vocals", wav)
+    assert stems.status == "answer" and needs_stems(stems.plan) and stems.outputs == {}
+    assert "plan" in stems.timings_s and "act" not in stems.timings_s  # the turn ended before separating
+    tone = engine.turn("tone", "less boomy", wav)
+    assert tone.status == "processed" and not needs_stems(tone.plan) and "act" in tone.timings_s
